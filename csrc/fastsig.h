@@ -1,0 +1,102 @@
+/*
+ * fastsig's C core: everything Python may call.
+ *
+ * The region between the cdef markers is read verbatim by src/fastsig/_build.py as
+ * the cffi cdef, so it must stay plain C that cffi's parser accepts: no #include,
+ * no #if, fixed-width integer types only. Signal sets cross the boundary as a
+ * 64-bit mask (bit n-1 is signal n), which covers every signal Linux has.
+ *
+ * Conventions: a function returns -1 and leaves errno set on failure; the Python
+ * layer turns that into the matching OSError naming the syscall.
+ */
+#ifndef FASTSIG_H
+#define FASTSIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* cdef-begin */
+
+/* What this build of the core supports (fs_features() returns a mask of these). */
+enum {
+    FS_HAVE_SIGNALFD = 1,
+    FS_HAVE_PIDFD = 2,
+    FS_HAVE_PTHREAD_SIGQUEUE = 4,
+    FS_HAVE_RTSIG = 8
+};
+
+/* One received signal. Fields the si_code does not define are zero. The
+ * first seven fields are signal.struct_siginfo's, in its order. */
+typedef struct fs_info {
+    int32_t signo;
+    int32_t code;
+    int32_t err;
+    int32_t pid;
+    uint32_t uid;
+    int32_t status;
+    int64_t band;
+    int64_t value;     /* si_value.sival_ptr, pointer width, sign-extended */
+    uint64_t addr;
+    int32_t fd;
+    int32_t timerid;
+    int32_t overrun;
+    int32_t tid;       /* receiving thread (ring only) */
+    int64_t time_ns;   /* CLOCK_MONOTONIC at delivery (ring only) */
+} fs_info;
+
+/* Arguments of one send-then-wait round trip, preallocated by the caller. */
+typedef struct fs_exchange {
+    int32_t pid;
+    int32_t sig;
+    int64_t value;
+    uint64_t wait_set;
+    int64_t timeout_ns;   /* < 0: wait forever */
+} fs_exchange;
+
+unsigned fs_features(void);
+int fs_sigrtmin(void);
+int fs_sigrtmax(void);
+const char *fs_strsignal(int sig);
+
+/* Sending (ops.c). */
+int fs_kill(int32_t pid, int sig);
+int fs_sigqueue(int32_t pid, int sig, int64_t value);
+int fs_sigqueue_many(int32_t pid, int sig, const int64_t *values, size_t n,
+                     int64_t timeout_ns, size_t *sent);
+int fs_sigqueue_range(int32_t pid, int sig, int64_t first, size_t n,
+                      int64_t timeout_ns, size_t *sent);
+int fs_pthread_kill(unsigned long thread, int sig);
+int fs_pthread_sigqueue(unsigned long thread, int sig, int64_t value);
+int fs_pidfd_send_signal(int pidfd, int sig, int with_value, int64_t value);
+int fs_raise(int sig);
+
+/* Masks (ops.c). */
+int fs_pthread_sigmask(int how, uint64_t set, uint64_t *old);
+int fs_sigprocmask(int how, uint64_t set, uint64_t *old);
+int fs_sigpending(uint64_t *set);
+
+/* Waiting (ops.c). Return the number of records, 0 on timeout, -1 on error. */
+int fs_sigwaitinfo_many(uint64_t set, fs_info *out, int max, int64_t timeout_ns);
+int fs_exchange_once(const fs_exchange *x, fs_info *out);
+int fs_signalfd(int fd, uint64_t set, int nonblock);
+int fs_signalfd_read(int fd, void *scratch, size_t scratch_len, fs_info *out);
+size_t fs_signalfd_record_size(void);
+
+/* The asynchronous path: handlers writing into a ring (ring.c). */
+typedef struct fs_ring fs_ring;
+enum { FS_CHAIN = 1 };
+fs_ring *fs_ring_new(uint32_t capacity);
+void fs_ring_free(fs_ring *ring);
+int fs_ring_fd(const fs_ring *ring);
+int fs_ring_attach(fs_ring *ring, int sig, int flags);
+int fs_ring_detach(fs_ring *ring, int sig);
+int fs_handler_installed(int sig);
+int fs_ring_drain(fs_ring *ring, fs_info *out, int max);
+int fs_ring_wait(fs_ring *ring, fs_info *out, int max, int64_t timeout_ns);
+void fs_ring_interrupt(fs_ring *ring);
+void fs_ring_counts(const fs_ring *ring, int sig, uint64_t *delivered,
+                    uint64_t *dropped, uint64_t *read);
+
+/* cdef-end */
+
+#endif

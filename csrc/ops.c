@@ -1,0 +1,397 @@
+/*
+ * The synchronous operations: send, mask, wait, signalfd. Each is one thin
+ * layer over its syscall; the GIL is released around every call by cffi.
+ */
+#include "internal.h"
+
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#ifdef FS_HAVE_SIGNALFD_H
+#include <sys/signalfd.h>
+#endif
+
+/* glibc's sigqueue() spends a getpid() and a getuid() per call to fill the
+ * sender fields; we keep them here and refresh them in every forked child so a
+ * child never sends with its parent's pid. */
+static _Atomic int32_t self_pid;
+static _Atomic uint32_t self_uid;
+
+static void refresh_identity(void)
+{
+    atomic_store(&self_pid, (int32_t)getpid());
+    atomic_store(&self_uid, (uint32_t)getuid());
+}
+
+__attribute__((constructor)) static void ops_init(void)
+{
+    refresh_identity();
+    pthread_atfork(NULL, NULL, refresh_identity);
+}
+
+unsigned fs_features(void)
+{
+    unsigned features = 0;
+#ifdef FS_HAVE_SIGNALFD_H
+    features |= FS_HAVE_SIGNALFD;
+#endif
+#ifdef FS_HAVE_PIDFD_SEND_SIGNAL
+    features |= FS_HAVE_PIDFD;
+#endif
+#ifdef FS_HAVE_PTHREAD_SIGQUEUE_FN
+    features |= FS_HAVE_PTHREAD_SIGQUEUE;
+#endif
+#ifdef SIGRTMIN
+    features |= FS_HAVE_RTSIG;
+#endif
+    return features;
+}
+
+int fs_sigrtmin(void)
+{
+#ifdef SIGRTMIN
+    return SIGRTMIN;
+#else
+    return 0;
+#endif
+}
+
+int fs_sigrtmax(void)
+{
+#ifdef SIGRTMAX
+    return SIGRTMAX;
+#else
+    return 0;
+#endif
+}
+
+const char *fs_strsignal(int sig)
+{
+    return strsignal(sig);
+}
+
+int fs_mask_to_sigset(uint64_t mask, sigset_t *set)
+{
+    sigemptyset(set);
+    for (int sig = 1; sig < FS_NSIG; sig++) {
+        if ((mask >> (sig - 1)) & 1u) {
+            if (sigaddset(set, sig) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+uint64_t fs_sigset_to_mask(const sigset_t *set)
+{
+    uint64_t mask = 0;
+    for (int sig = 1; sig < FS_NSIG; sig++) {
+        if (sigismember(set, sig) == 1)
+            mask |= (uint64_t)1 << (sig - 1);
+    }
+    return mask;
+}
+
+static struct timespec timespec_from_ns(int64_t ns)
+{
+    struct timespec ts;
+    ts.tv_sec = (time_t)(ns / 1000000000);
+    ts.tv_nsec = (long)(ns % 1000000000);
+    return ts;
+}
+
+static int64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- sending ------------------------------------------------------------ */
+
+int fs_kill(int32_t pid, int sig)
+{
+    return kill((pid_t)pid, sig);
+}
+
+int fs_raise(int sig)
+{
+    return raise(sig) == 0 ? 0 : -1;
+}
+
+#ifdef FS_HAVE_RT_SIGQUEUEINFO
+static void queued_siginfo(siginfo_t *si, int sig, int64_t value)
+{
+    memset(si, 0, sizeof *si);
+    si->si_signo = sig;
+    si->si_code = SI_QUEUE;
+    si->si_pid = (pid_t)atomic_load_explicit(&self_pid, memory_order_relaxed);
+    si->si_uid = (uid_t)atomic_load_explicit(&self_uid, memory_order_relaxed);
+    si->si_value.sival_ptr = (void *)(intptr_t)value;
+}
+#endif
+
+int fs_sigqueue(int32_t pid, int sig, int64_t value)
+{
+#ifdef FS_HAVE_RT_SIGQUEUEINFO
+    siginfo_t si;
+    queued_siginfo(&si, sig, value);
+    return (int)syscall(SYS_rt_sigqueueinfo, (pid_t)pid, sig, &si);
+#else
+    union sigval v;
+    v.sival_ptr = (void *)(intptr_t)value;
+    return sigqueue((pid_t)pid, sig, v);
+#endif
+}
+
+/* Backoff while the receiver's queue is full (EAGAIN at RLIMIT_SIGPENDING):
+ * yield first, then sleep, doubling up to 1 ms, never past the deadline. */
+struct backoff {
+    int64_t deadline_ns; /* < 0: none */
+    int64_t sleep_ns;
+};
+
+static int backoff_wait(struct backoff *b)
+{
+    int64_t now = monotonic_ns();
+    if (b->deadline_ns >= 0 && now >= b->deadline_ns)
+        return -1;
+    if (b->sleep_ns == 0) {
+        sched_yield();
+        b->sleep_ns = 1000;
+        return 0;
+    }
+    int64_t nap = b->sleep_ns;
+    if (b->deadline_ns >= 0 && nap > b->deadline_ns - now)
+        nap = b->deadline_ns - now;
+    struct timespec ts = timespec_from_ns(nap);
+    nanosleep(&ts, NULL);
+    if (b->sleep_ns < 1000000)
+        b->sleep_ns *= 2;
+    return 0;
+}
+
+/* values == NULL sends first, first+1, ... */
+static int queue_many(int32_t pid, int sig, const int64_t *values, int64_t first,
+                      size_t n, int64_t timeout_ns, size_t *sent)
+{
+    struct backoff b = {timeout_ns < 0 ? -1 : monotonic_ns() + timeout_ns, 0};
+    size_t i = 0;
+    int rc = 0;
+    while (i < n) {
+        int64_t value = values ? values[i] : first + (int64_t)i;
+        if (fs_sigqueue(pid, sig, value) == 0) {
+            i++;
+            b.sleep_ns = 0;
+            continue;
+        }
+        if (errno != EAGAIN) {
+            rc = -1;
+            break;
+        }
+        if (timeout_ns == 0 || backoff_wait(&b) < 0) {
+            errno = EAGAIN;
+            rc = -1;
+            break;
+        }
+    }
+    *sent = i;
+    return rc;
+}
+
+int fs_sigqueue_many(int32_t pid, int sig, const int64_t *values, size_t n,
+                     int64_t timeout_ns, size_t *sent)
+{
+    return queue_many(pid, sig, values, 0, n, timeout_ns, sent);
+}
+
+int fs_sigqueue_range(int32_t pid, int sig, int64_t first, size_t n,
+                      int64_t timeout_ns, size_t *sent)
+{
+    return queue_many(pid, sig, NULL, first, n, timeout_ns, sent);
+}
+
+int fs_pthread_kill(unsigned long thread, int sig)
+{
+    int rc = pthread_kill((pthread_t)thread, sig);
+    if (rc != 0) {
+        errno = rc;
+        return -1;
+    }
+    return 0;
+}
+
+int fs_pthread_sigqueue(unsigned long thread, int sig, int64_t value)
+{
+#ifdef FS_HAVE_PTHREAD_SIGQUEUE_FN
+    union sigval v;
+    v.sival_ptr = (void *)(intptr_t)value;
+    int rc = pthread_sigqueue((pthread_t)thread, sig, v);
+    if (rc != 0) {
+        errno = rc;
+        return -1;
+    }
+    return 0;
+#else
+    (void)thread; (void)sig; (void)value;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+int fs_pidfd_send_signal(int pidfd, int sig, int with_value, int64_t value)
+{
+#ifdef FS_HAVE_PIDFD_SEND_SIGNAL
+    siginfo_t si;
+    if (with_value)
+        queued_siginfo(&si, sig, value);
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, with_value ? &si : NULL, 0);
+#else
+    (void)pidfd; (void)sig; (void)with_value; (void)value;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+/* ---- masks -------------------------------------------------------------- */
+
+int fs_pthread_sigmask(int how, uint64_t set, uint64_t *old)
+{
+    sigset_t new_set, old_set;
+    if (fs_mask_to_sigset(set, &new_set) < 0)
+        return -1;
+    int rc = pthread_sigmask(how, &new_set, &old_set);
+    if (rc != 0) {
+        errno = rc;
+        return -1;
+    }
+    *old = fs_sigset_to_mask(&old_set);
+    return 0;
+}
+
+int fs_sigprocmask(int how, uint64_t set, uint64_t *old)
+{
+    sigset_t new_set, old_set;
+    if (fs_mask_to_sigset(set, &new_set) < 0)
+        return -1;
+    if (sigprocmask(how, &new_set, &old_set) < 0)
+        return -1;
+    *old = fs_sigset_to_mask(&old_set);
+    return 0;
+}
+
+int fs_sigpending(uint64_t *set)
+{
+    sigset_t pending;
+    if (sigpending(&pending) < 0)
+        return -1;
+    *set = fs_sigset_to_mask(&pending);
+    return 0;
+}
+
+/* ---- waiting ------------------------------------------------------------ */
+
+static int wait_one(const sigset_t *set, siginfo_t *si, int64_t timeout_ns)
+{
+    if (timeout_ns < 0)
+        return sigwaitinfo(set, si);
+    struct timespec ts = timespec_from_ns(timeout_ns);
+    return sigtimedwait(set, si, &ts);
+}
+
+/* Block for the first signal, then take what is already pending, up to max,
+ * without blocking again: one crossing from Python for a whole burst. */
+int fs_sigwaitinfo_many(uint64_t set, fs_info *out, int max, int64_t timeout_ns)
+{
+    sigset_t wait_set;
+    siginfo_t si;
+    if (max < 1 || fs_mask_to_sigset(set, &wait_set) < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (wait_one(&wait_set, &si, timeout_ns) < 0)
+        return errno == EAGAIN ? 0 : -1;
+    fs_info_from_siginfo(&si, &out[0]);
+    int n = 1;
+    while (n < max && wait_one(&wait_set, &si, 0) > 0)
+        fs_info_from_siginfo(&si, &out[n++]);
+    return n;
+}
+
+/* One round trip of a ping-pong in one crossing. -1: the send failed,
+ * -2: the wait failed; errno says why. */
+int fs_exchange_once(const fs_exchange *x, fs_info *out)
+{
+    if (fs_sigqueue(x->pid, x->sig, x->value) < 0)
+        return -1;
+    int n = fs_sigwaitinfo_many(x->wait_set, out, 1, x->timeout_ns);
+    return n < 0 ? -2 : n;
+}
+
+/* ---- signalfd ----------------------------------------------------------- */
+
+#ifdef FS_HAVE_SIGNALFD_H
+int fs_signalfd(int fd, uint64_t set, int nonblock)
+{
+    sigset_t sigs;
+    if (fs_mask_to_sigset(set, &sigs) < 0)
+        return -1;
+    return signalfd(fd, &sigs, SFD_CLOEXEC | (nonblock ? SFD_NONBLOCK : 0));
+}
+
+size_t fs_signalfd_record_size(void)
+{
+    return sizeof(struct signalfd_siginfo);
+}
+
+static void fs_info_from_signalfd(const struct signalfd_siginfo *s, fs_info *info)
+{
+    info->signo = (int32_t)s->ssi_signo;
+    info->code = s->ssi_code;
+    info->err = s->ssi_errno;
+    info->pid = (int32_t)s->ssi_pid;
+    info->uid = s->ssi_uid;
+    info->status = s->ssi_status;
+    info->fd = s->ssi_fd;
+    info->tid = 0;
+    info->timerid = (int32_t)s->ssi_tid;
+    info->overrun = (int32_t)s->ssi_overrun;
+    info->band = (int64_t)s->ssi_band;
+    info->value = (int64_t)s->ssi_ptr;
+    info->addr = s->ssi_addr;
+    info->time_ns = 0;
+    fs_info_keep_valid(info);
+}
+
+/* One read(): the kernel hands over as many records as fit in scratch. */
+int fs_signalfd_read(int fd, void *scratch, size_t scratch_len, fs_info *out)
+{
+    ssize_t got = read(fd, scratch, scratch_len);
+    if (got < 0)
+        return errno == EAGAIN ? 0 : -1;
+    const struct signalfd_siginfo *records = scratch;
+    int n = (int)((size_t)got / sizeof *records);
+    for (int i = 0; i < n; i++)
+        fs_info_from_signalfd(&records[i], &out[i]);
+    return n;
+}
+#else
+int fs_signalfd(int fd, uint64_t set, int nonblock)
+{
+    (void)fd; (void)set; (void)nonblock;
+    errno = ENOSYS;
+    return -1;
+}
+
+size_t fs_signalfd_record_size(void)
+{
+    return 0;
+}
+
+int fs_signalfd_read(int fd, void *scratch, size_t scratch_len, fs_info *out)
+{
+    (void)fd; (void)scratch; (void)scratch_len; (void)out;
+    errno = ENOSYS;
+    return -1;
+}
+#endif

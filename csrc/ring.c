@@ -1,0 +1,482 @@
+/*
+ * The asynchronous path: a sigaction(SA_SIGINFO) handler that records every
+ * delivery into a lock-free ring, and the reader's side of that ring.
+ *
+ * The ring is a bounded multi-producer multi-consumer queue (D. Vyukov's
+ * design): each slot carries a sequence number saying whose turn it is. A
+ * producer claims a slot with one CAS on the tail, writes the record, then
+ * publishes it by storing the slot's sequence. This is safe against the same
+ * handler running on several threads and against a signal interrupting a
+ * handler half-way through a push: the interrupted producer still owns its
+ * claimed slot and publishes it when it resumes; readers simply stop at an
+ * unpublished slot. A full ring drops the record and counts it; it never
+ * blocks and never overwrites.
+ *
+ * Handler rules: atomics, clock_gettime, write and sigaction only; errno saved
+ * and restored; no locks, no allocation, no Python.
+ */
+#include "internal.h"
+
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <fcntl.h>
+#ifdef FS_HAVE_EVENTFD_H
+#include <sys/eventfd.h>
+#endif
+
+struct slot {
+    _Atomic uint64_t seq;
+    fs_info info;
+};
+
+struct fs_ring {
+    uint64_t mask;               /* capacity - 1 */
+    int wake_read_fd;            /* what the reader polls; fileno() */
+    int wake_write_fd;           /* the same eventfd, or a pipe's write end */
+    _Atomic uint64_t tail;       /* next slot producers claim */
+    _Atomic uint64_t head;       /* next slot readers take */
+    _Atomic int armed;           /* a reader may be asleep: wake it */
+    _Atomic uint64_t wakes_sent;
+    _Atomic uint64_t wakes_seen;
+    _Atomic uint64_t attached;   /* mask of signals routed here */
+    _Atomic uint64_t delivered[FS_NSIG];
+    _Atomic uint64_t dropped[FS_NSIG];
+    _Atomic uint64_t taken[FS_NSIG];
+    struct fs_ring *next;        /* all live rings, for fork; under rings_lock */
+    struct slot slots[];
+};
+
+/* Per signal: which ring receives it, how many handlers are inside right now
+ * (so a ring is never freed under a running handler), the action we replaced
+ * and whether to chain to it. */
+static _Atomic(fs_ring *) owner[FS_NSIG];
+static _Atomic int active[FS_NSIG];
+static _Atomic int chain_flags[FS_NSIG];
+static struct sigaction previous[FS_NSIG];
+
+/* Every live ring, so a forked child can give each an empty ring and a wake fd
+ * of its own. Only touched outside handlers. */
+static pthread_mutex_t rings_lock = PTHREAD_MUTEX_INITIALIZER;
+static fs_ring *all_rings;
+
+static int is_cpu_fault(int sig, const siginfo_t *si)
+{
+    return (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE)
+           && si->si_code > 0;
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void write_wake_fd(fs_ring *ring)
+{
+    atomic_fetch_add(&ring->wakes_sent, 1);
+#ifdef FS_HAVE_EVENTFD_H
+    uint64_t one = 1;
+    ssize_t ignored = write(ring->wake_write_fd, &one, sizeof one);
+#else
+    char one = 1;
+    ssize_t ignored = write(ring->wake_write_fd, &one, 1);
+#endif
+    /* A failed write (fd closed behind our back) loses only the wake-up, never
+     * the record; the reader reports the bad fd when it polls. */
+    (void)ignored;
+}
+
+static void wake(fs_ring *ring)
+{
+    /* Store first, then wake (the caller published already). The fence pairs
+     * with the one in fs_ring_drain(): either we see armed, or the reader sees
+     * the slot. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&ring->armed, memory_order_relaxed)
+        && atomic_exchange(&ring->armed, 0))
+        write_wake_fd(ring);
+}
+
+/* Wake every reader blocked in fs_ring_wait(), e.g. to let it see a close. */
+void fs_ring_interrupt(fs_ring *ring)
+{
+    write_wake_fd(ring);
+}
+
+static void push(fs_ring *ring, int sig, const siginfo_t *si)
+{
+    atomic_fetch_add_explicit(&ring->delivered[sig], 1, memory_order_relaxed);
+    uint64_t pos = atomic_load_explicit(&ring->tail, memory_order_relaxed);
+    struct slot *slot;
+    for (;;) {
+        slot = &ring->slots[pos & ring->mask];
+        uint64_t seq = atomic_load_explicit(&slot->seq, memory_order_acquire);
+        int64_t lag = (int64_t)(seq - pos);
+        if (lag == 0) {
+            if (atomic_compare_exchange_weak_explicit(&ring->tail, &pos, pos + 1,
+                                                      memory_order_relaxed,
+                                                      memory_order_relaxed))
+                break;
+        } else if (lag < 0) {
+            atomic_fetch_add_explicit(&ring->dropped[sig], 1, memory_order_relaxed);
+            return;
+        } else {
+            pos = atomic_load_explicit(&ring->tail, memory_order_relaxed);
+        }
+    }
+    fs_info_from_siginfo(si, &slot->info);
+    slot->info.tid = FS_GETTID();
+    slot->info.time_ns = now_ns();
+    atomic_store_explicit(&slot->seq, pos + 1, memory_order_release);
+    wake(ring);
+}
+
+static void on_signal(int sig, siginfo_t *si, void *context);
+
+static void chain(int sig, siginfo_t *si, void *context)
+{
+    const struct sigaction *prev = &previous[sig];
+    if (prev->sa_flags & SA_SIGINFO) {
+        if (prev->sa_sigaction != on_signal)
+            prev->sa_sigaction(sig, si, context);
+    } else if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN) {
+        prev->sa_handler(sig);
+    }
+}
+
+static void on_signal(int sig, siginfo_t *si, void *context)
+{
+    int saved_errno = errno;
+    if (sig > 0 && sig < FS_NSIG) {
+        atomic_fetch_add(&active[sig], 1);
+        fs_ring *ring = atomic_load(&owner[sig]);
+        if (ring)
+            push(ring, sig, si);
+        if (atomic_load_explicit(&chain_flags[sig], memory_order_relaxed) & FS_CHAIN)
+            chain(sig, si, context);
+        atomic_fetch_sub(&active[sig], 1);
+        if (is_cpu_fault(sig, si)) {
+            /* Returning would re-run the faulting instruction forever: let the
+             * default action end the process with this signal instead. */
+            struct sigaction dfl;
+            memset(&dfl, 0, sizeof dfl);
+            dfl.sa_handler = SIG_DFL;
+            sigemptyset(&dfl.sa_mask);
+            sigaction(sig, &dfl, NULL);
+        }
+    }
+    errno = saved_errno;
+}
+
+/* ---- ring lifetime ------------------------------------------------------ */
+
+static void reset_slots(fs_ring *ring)
+{
+    for (uint64_t i = 0; i <= ring->mask; i++)
+        atomic_store_explicit(&ring->slots[i].seq, i, memory_order_relaxed);
+    atomic_store(&ring->tail, 0);
+    atomic_store(&ring->head, 0);
+    atomic_store(&ring->armed, 0);
+    atomic_store(&ring->wakes_sent, 0);
+    atomic_store(&ring->wakes_seen, 0);
+    for (int sig = 0; sig < FS_NSIG; sig++) {
+        atomic_store(&ring->delivered[sig], 0);
+        atomic_store(&ring->dropped[sig], 0);
+        atomic_store(&ring->taken[sig], 0);
+    }
+}
+
+static int open_wake_fds(int fds[2])
+{
+#ifdef FS_HAVE_EVENTFD_H
+    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    fds[0] = fds[1] = fd;
+    return fd < 0 ? -1 : 0;
+#else
+    if (pipe(fds) < 0)
+        return -1;
+    for (int i = 0; i < 2; i++) {
+        fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+        fcntl(fds[i], F_SETFL, O_NONBLOCK);
+    }
+    return 0;
+#endif
+}
+
+fs_ring *fs_ring_new(uint32_t capacity)
+{
+    if (capacity < 2 || (capacity & (capacity - 1)) != 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    fs_ring *ring = calloc(1, sizeof *ring + (size_t)capacity * sizeof(struct slot));
+    if (!ring)
+        return NULL;
+    int fds[2];
+    if (open_wake_fds(fds) < 0) {
+        int saved = errno;
+        free(ring);
+        errno = saved;
+        return NULL;
+    }
+    ring->mask = capacity - 1;
+    ring->wake_read_fd = fds[0];
+    ring->wake_write_fd = fds[1];
+    reset_slots(ring);
+    pthread_mutex_lock(&rings_lock);
+    ring->next = all_rings;
+    all_rings = ring;
+    pthread_mutex_unlock(&rings_lock);
+    return ring;
+}
+
+static void wait_for_handlers(uint64_t sigs)
+{
+    for (int sig = 1; sig < FS_NSIG; sig++) {
+        if ((sigs >> (sig - 1)) & 1u) {
+            while (atomic_load(&active[sig]) > 0)
+                sched_yield();
+        }
+    }
+}
+
+void fs_ring_free(fs_ring *ring)
+{
+    if (!ring)
+        return;
+    uint64_t attached = atomic_load(&ring->attached);
+    for (int sig = 1; sig < FS_NSIG; sig++) {
+        if ((attached >> (sig - 1)) & 1u)
+            fs_ring_detach(ring, sig);
+    }
+    wait_for_handlers(attached);
+    pthread_mutex_lock(&rings_lock);
+    for (fs_ring **link = &all_rings; *link; link = &(*link)->next) {
+        if (*link == ring) {
+            *link = ring->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&rings_lock);
+    close(ring->wake_read_fd);
+    if (ring->wake_write_fd != ring->wake_read_fd)
+        close(ring->wake_write_fd);
+    free(ring);
+}
+
+int fs_ring_fd(const fs_ring *ring)
+{
+    return ring->wake_read_fd;
+}
+
+/* ---- attaching signals -------------------------------------------------- */
+
+int fs_handler_installed(int sig)
+{
+    struct sigaction current;
+    if (sig <= 0 || sig >= FS_NSIG || sigaction(sig, NULL, &current) < 0)
+        return 0;
+    return (current.sa_flags & SA_SIGINFO) && current.sa_sigaction == on_signal;
+}
+
+int fs_ring_attach(fs_ring *ring, int sig, int flags)
+{
+    if (sig <= 0 || sig >= FS_NSIG || sig == SIGKILL || sig == SIGSTOP) {
+        errno = EINVAL;
+        return -1;
+    }
+    fs_ring *expected = NULL;
+    if (!atomic_compare_exchange_strong(&owner[sig], &expected, ring)) {
+        errno = EBUSY;
+        return -1;
+    }
+    /* Read the old action before installing ours, so a handler that runs the
+     * moment ours is in place never chains to a half-written one. */
+    struct sigaction ours;
+    memset(&ours, 0, sizeof ours);
+    ours.sa_sigaction = on_signal;
+    /* SA_RESTART: a flood must not turn every slow syscall of the process into
+     * EINTR; nothing here needs the interruption, since no Python runs. */
+    ours.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+    sigemptyset(&ours.sa_mask);
+    if (sigaction(sig, NULL, &previous[sig]) < 0)
+        goto undo;
+    atomic_store(&chain_flags[sig], flags);
+    if (sigaction(sig, &ours, NULL) < 0)
+        goto undo;
+    atomic_fetch_or(&ring->attached, (uint64_t)1 << (sig - 1));
+    return 0;
+undo:;
+    int saved = errno;
+    atomic_store(&owner[sig], NULL);
+    errno = saved;
+    return -1;
+}
+
+int fs_ring_detach(fs_ring *ring, int sig)
+{
+    if (sig <= 0 || sig >= FS_NSIG || atomic_load(&owner[sig]) != ring) {
+        errno = ENOENT;
+        return -1;
+    }
+    /* Restore exactly what was there, unless someone (signal.signal(), say)
+     * replaced our handler meanwhile: theirs stays. */
+    int rc = 0;
+    if (fs_handler_installed(sig))
+        rc = sigaction(sig, &previous[sig], NULL);
+    int saved = errno;
+    atomic_store(&owner[sig], NULL);
+    atomic_store(&chain_flags[sig], 0);
+    atomic_fetch_and(&ring->attached, ~((uint64_t)1 << (sig - 1)));
+    wait_for_handlers((uint64_t)1 << (sig - 1));
+    errno = saved;
+    return rc;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+static void clear_wake(fs_ring *ring)
+{
+    uint64_t sent = atomic_load(&ring->wakes_sent);
+    if (sent == atomic_load(&ring->wakes_seen))
+        return;
+    atomic_store(&ring->wakes_seen, sent);
+    char buf[64];
+    while (read(ring->wake_read_fd, buf, sizeof buf) > 0) {
+    }
+}
+
+static int take(fs_ring *ring, fs_info *out)
+{
+    uint64_t pos = atomic_load_explicit(&ring->head, memory_order_relaxed);
+    for (;;) {
+        struct slot *slot = &ring->slots[pos & ring->mask];
+        uint64_t seq = atomic_load_explicit(&slot->seq, memory_order_acquire);
+        int64_t lag = (int64_t)(seq - (pos + 1));
+        if (lag < 0)
+            return 0;
+        if (lag == 0) {
+            if (atomic_compare_exchange_weak_explicit(&ring->head, &pos, pos + 1,
+                                                      memory_order_relaxed,
+                                                      memory_order_relaxed)) {
+                *out = slot->info;
+                atomic_store_explicit(&slot->seq, pos + ring->mask + 1,
+                                      memory_order_release);
+                if (out->signo > 0 && out->signo < FS_NSIG)
+                    atomic_fetch_add_explicit(&ring->taken[out->signo], 1,
+                                              memory_order_relaxed);
+                return 1;
+            }
+        } else {
+            pos = atomic_load_explicit(&ring->head, memory_order_relaxed);
+        }
+    }
+}
+
+/* Take up to max records. When the ring runs empty, arm the wake-up so the
+ * next producer writes the fd: a reader that keeps up costs producers nothing,
+ * a sleeping reader is woken exactly once. */
+int fs_ring_drain(fs_ring *ring, fs_info *out, int max)
+{
+    clear_wake(ring);
+    int n = 0;
+    for (;;) {
+        while (n < max && take(ring, &out[n]))
+            n++;
+        if (n == max || atomic_load(&ring->armed))
+            return n;
+        atomic_store(&ring->armed, 1);
+        atomic_thread_fence(memory_order_seq_cst);
+        uint64_t pos = atomic_load(&ring->head);
+        if (atomic_load_explicit(&ring->slots[pos & ring->mask].seq,
+                                 memory_order_acquire) != pos + 1)
+            return n;
+    }
+}
+
+int fs_ring_wait(fs_ring *ring, fs_info *out, int max, int64_t timeout_ns)
+{
+    int n = fs_ring_drain(ring, out, max);
+    if (n > 0)
+        return n;
+    struct pollfd pfd = {ring->wake_read_fd, POLLIN, 0};
+    int timeout_ms = timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999) / 1000000);
+    int ready = poll(&pfd, 1, timeout_ms);
+    if (ready < 0)
+        return -1;
+    if (ready > 0 && (pfd.revents & POLLNVAL)) {
+        errno = EBADF;
+        return -1;
+    }
+    return fs_ring_drain(ring, out, max);
+}
+
+void fs_ring_counts(const fs_ring *ring, int sig, uint64_t *delivered,
+                    uint64_t *dropped, uint64_t *taken)
+{
+    if (sig <= 0 || sig >= FS_NSIG) {
+        *delivered = *dropped = *taken = 0;
+        return;
+    }
+    *delivered = atomic_load(&ring->delivered[sig]);
+    *dropped = atomic_load(&ring->dropped[sig]);
+    *taken = atomic_load(&ring->taken[sig]);
+}
+
+/* ---- fork --------------------------------------------------------------- */
+
+/* Block every signal across fork(), so no handler runs in the child before its
+ * rings are reset; a forking thread has its own saved mask. */
+static __thread sigset_t mask_before_fork;
+
+static void before_fork(void)
+{
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &mask_before_fork);
+    pthread_mutex_lock(&rings_lock);
+}
+
+static void after_fork_parent(void)
+{
+    pthread_mutex_unlock(&rings_lock);
+    pthread_sigmask(SIG_SETMASK, &mask_before_fork, NULL);
+}
+
+static void replace_fd(int fresh, int target)
+{
+    dup2(fresh, target);
+    fcntl(target, F_SETFD, FD_CLOEXEC);
+}
+
+/* The child inherits the handlers and the ring memory: it starts with empty
+ * rings, zero counters and a wake fd of its own (at the same fd number), so
+ * nothing it receives ever shows up in its parent's ring, or the reverse.
+ * Handlers that were running on other threads at fork do not exist here. */
+static void after_fork_child(void)
+{
+    for (int sig = 0; sig < FS_NSIG; sig++)
+        atomic_store(&active[sig], 0);
+    for (fs_ring *ring = all_rings; ring; ring = ring->next) {
+        reset_slots(ring);
+        int fds[2];
+        if (open_wake_fds(fds) == 0) {
+            replace_fd(fds[0], ring->wake_read_fd);
+            if (ring->wake_write_fd != ring->wake_read_fd)
+                replace_fd(fds[1], ring->wake_write_fd);
+            close(fds[0]);
+            if (fds[1] != fds[0])
+                close(fds[1]);
+        }
+    }
+    pthread_mutex_unlock(&rings_lock);
+    pthread_sigmask(SIG_SETMASK, &mask_before_fork, NULL);
+}
+
+__attribute__((constructor)) static void ring_init(void)
+{
+    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+}

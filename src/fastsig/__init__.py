@@ -1,0 +1,65 @@
+"""fastsig: fast, lossless Unix signal IPC.
+
+* Send: sigqueue() (with a payload), sigqueue_many(), kill(), killpg(),
+  raise_signal(), pthread_kill(), pthread_sigqueue(), pidfd_send_signal().
+* Mask: pthread_sigmask(), sigprocmask(), sigpending(), blocked().
+* Wait: sigwait(), sigwaitinfo(), sigtimedwait(), sigwaitinfo_many(), Waiter,
+  Exchange, signalfd().
+* Listen: Listener (handlers into a lock-free ring), on() / Dispatcher.
+* Names: rt(), signum(), signame(), valid_signals(), strsignal().
+
+The functions named like the stdlib ``signal`` module's are drop-in
+replacements whose results only add fields.
+"""
+
+from __future__ import annotations
+
+from ._core import HAVE_PIDFD, HAVE_PTHREAD_SIGQUEUE, HAVE_SIGNALFD, SIG_BLOCK, SIG_SETMASK, SIG_UNBLOCK
+from ._errors import FastsigError, QueueFull, SignalBusy
+from ._listener import Dispatcher, Listener, Stats, listen, on
+from ._names import SIGRTMAX, SIGRTMIN, rt, signame, signum, strsignal, valid_signals
+from ._ops import (
+    Exchange,
+    Waiter,
+    blocked,
+    kill,
+    killpg,
+    pthread_kill,
+    pthread_sigmask,
+    raise_signal,
+    sigpending,
+    sigprocmask,
+    sigqueue,
+    sigqueue_many,
+    sigtimedwait,
+    sigwait,
+    sigwaitinfo,
+    sigwaitinfo_many,
+)
+from ._siginfo import SiCode, SigInfo, code_name
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SIGRTMAX", "SIGRTMIN", "SIG_BLOCK", "SIG_SETMASK", "SIG_UNBLOCK",
+    "Dispatcher", "Exchange", "FastsigError", "Listener", "QueueFull", "SiCode",
+    "SigInfo", "SignalBusy", "Stats", "Waiter",
+    "blocked", "code_name", "kill", "killpg", "listen", "on", "pthread_kill",
+    "pthread_sigmask", "raise_signal", "rt", "sigpending", "sigprocmask", "signame",
+    "signum", "sigqueue", "sigqueue_many", "sigtimedwait", "sigwait", "sigwaitinfo",
+    "sigwaitinfo_many", "strsignal", "valid_signals",
+]
+
+# Linux-only calls exist only where the platform has them: hasattr() tells.
+if HAVE_SIGNALFD:
+    from ._ops import SignalFD, signalfd
+
+    __all__ += ["SignalFD", "signalfd"]
+if HAVE_PTHREAD_SIGQUEUE:
+    from ._ops import pthread_sigqueue
+
+    __all__ += ["pthread_sigqueue"]
+if HAVE_PIDFD:
+    from ._ops import pidfd_send_signal
+
+    __all__ += ["pidfd_send_signal"]

@@ -1,0 +1,258 @@
+"""The one module that touches the C core: ``ffi`` and ``lib`` are used only here.
+
+Everything in this module takes values that are already validated (ints, signal
+masks as 64-bit ints, timeouts in ns with -1 for "forever") and turns C failures
+into exceptions naming the syscall. Argument checking and friendly types live in
+the modules above it.
+"""
+
+from __future__ import annotations
+
+import errno
+import struct
+from typing import Any, Iterator, List, Optional, Sequence, Tuple
+
+from ._errors import QueueFull, os_error
+from ._fastsig import ffi, lib
+
+# The layout of fs_info, for unpacking whole batches at C speed.
+RECORD = struct.Struct("@iiiiIiqqQiiiiq")
+if RECORD.size != ffi.sizeof("fs_info"):  # pragma: no cover - build mismatch
+    raise SystemError("fastsig: fs_info layout does not match its struct format")
+_VALUE_INDEX = RECORD.size // 8  # stride of a record counted in int64s
+_VALUE_OFFSET = 4  # fs_info.value is the fifth int64 slot (byte 32)
+
+FEATURES: int = lib.fs_features()
+HAVE_SIGNALFD = bool(FEATURES & lib.FS_HAVE_SIGNALFD)
+HAVE_PIDFD = bool(FEATURES & lib.FS_HAVE_PIDFD)
+HAVE_PTHREAD_SIGQUEUE = bool(FEATURES & lib.FS_HAVE_PTHREAD_SIGQUEUE)
+SIGRTMIN: int = lib.fs_sigrtmin()
+SIGRTMAX: int = lib.fs_sigrtmax()
+NSIG = 65  # signals 1..64, the width of the C core's masks
+CHAIN = lib.FS_CHAIN
+
+SI_CODES = {
+    name: getattr(lib, name)
+    for name in ("SI_USER", "SI_KERNEL", "SI_QUEUE", "SI_TIMER", "SI_MESGQ",
+                 "SI_ASYNCIO", "SI_SIGIO", "SI_TKILL")
+}
+# Positive si_code values, whose meaning depends on the signal.
+SIGNAL_CODES = {
+    prefix: {name: getattr(lib, name) for name in dir(lib) if name.startswith(prefix + "_")}
+    for prefix in ("CLD", "SEGV", "BUS", "FPE", "ILL", "POLL")
+}
+SIG_BLOCK: int = lib.SIG_BLOCK
+SIG_UNBLOCK: int = lib.SIG_UNBLOCK
+SIG_SETMASK: int = lib.SIG_SETMASK
+
+Record = Tuple[int, int, int, int, int, int, int, int, int, int, int, int, int, int]
+
+
+def _fail(syscall: str) -> OSError:
+    return os_error(ffi.errno, syscall)
+
+
+def strsignal(sig: int) -> Optional[str]:
+    text = lib.fs_strsignal(sig)
+    return None if text == ffi.NULL else ffi.string(text).decode()
+
+
+# ---- sending ---------------------------------------------------------------
+
+def kill(pid: int, sig: int) -> None:
+    if lib.fs_kill(pid, sig) < 0:
+        raise _fail("kill")
+
+
+def raise_signal(sig: int) -> None:
+    if lib.fs_raise(sig) < 0:
+        raise _fail("raise")
+
+
+def sigqueue(pid: int, sig: int, value: int) -> None:
+    if lib.fs_sigqueue(pid, sig, value) < 0:
+        raise _fail("sigqueue")
+
+
+class Sender:
+    """sigqueue_many's state: the value buffer and the sent counter, reused."""
+
+    def __init__(self) -> None:
+        self._sent = ffi.new("size_t *")
+
+    def send_values(self, pid: int, sig: int, values: Sequence[int], timeout_ns: int) -> int:
+        buf = ffi.new("int64_t[]", values)
+        rc = lib.fs_sigqueue_many(pid, sig, buf, len(values), timeout_ns, self._sent)
+        return self._result(rc)
+
+    def send_range(self, pid: int, sig: int, first: int, n: int, timeout_ns: int) -> int:
+        rc = lib.fs_sigqueue_range(pid, sig, first, n, timeout_ns, self._sent)
+        return self._result(rc)
+
+    def _result(self, rc: int) -> int:
+        sent = int(self._sent[0])
+        if rc == 0:
+            return sent
+        err = ffi.errno
+        if err == errno.EAGAIN:
+            raise QueueFull("sigqueue", sent)
+        exc = os_error(err, "sigqueue")
+        exc.sent = sent  # type: ignore[attr-defined]
+        raise exc
+
+
+def pthread_kill(thread_id: int, sig: int) -> None:
+    if lib.fs_pthread_kill(thread_id, sig) < 0:
+        raise _fail("pthread_kill")
+
+
+def pthread_sigqueue(thread_id: int, sig: int, value: int) -> None:
+    if lib.fs_pthread_sigqueue(thread_id, sig, value) < 0:
+        raise _fail("pthread_sigqueue")
+
+
+def pidfd_send_signal(pidfd: int, sig: int, value: Optional[int]) -> None:
+    if lib.fs_pidfd_send_signal(pidfd, sig, value is not None, value or 0) < 0:
+        raise _fail("pidfd_send_signal")
+
+
+# ---- masks -----------------------------------------------------------------
+
+def pthread_sigmask(how: int, mask: int) -> int:
+    old = ffi.new("uint64_t *")
+    if lib.fs_pthread_sigmask(how, mask, old) < 0:
+        raise _fail("pthread_sigmask")
+    return int(old[0])
+
+
+def sigprocmask(how: int, mask: int) -> int:
+    old = ffi.new("uint64_t *")
+    if lib.fs_sigprocmask(how, mask, old) < 0:
+        raise _fail("sigprocmask")
+    return int(old[0])
+
+
+def sigpending() -> int:
+    pending = ffi.new("uint64_t *")
+    if lib.fs_sigpending(pending) < 0:
+        raise _fail("sigpending")
+    return int(pending[0])
+
+
+# ---- records ---------------------------------------------------------------
+
+class Batch:
+    """A preallocated array of fs_info, the landing zone of every receive path."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.cdata = ffi.new("fs_info[]", capacity)
+        self._bytes = ffi.buffer(self.cdata)
+
+    def records(self, n: int) -> Iterator[Record]:
+        return RECORD.iter_unpack(self._bytes[: n * RECORD.size])  # type: ignore[return-value]
+
+    def values(self, n: int) -> List[int]:
+        """Only the si_value of the first n records, without building records."""
+        words = memoryview(self._bytes).cast("B").cast("q")
+        return words[_VALUE_OFFSET : n * _VALUE_INDEX : _VALUE_INDEX].tolist()
+
+
+# ---- waiting ---------------------------------------------------------------
+
+def sigwaitinfo_many(mask: int, batch: Batch, max_records: int, timeout_ns: int) -> int:
+    """Records land in batch; returns how many (0: timed out). EINTR is raised
+    as InterruptedError so the caller can retry with the remaining time."""
+    n = lib.fs_sigwaitinfo_many(mask, batch.cdata, max_records, timeout_ns)
+    if n < 0:
+        raise _fail("sigtimedwait" if timeout_ns >= 0 else "sigwaitinfo")
+    return int(n)
+
+
+class Exchange:
+    """One send-then-wait round trip per C call, its arguments preallocated."""
+
+    def __init__(self, pid: int, sig: int, wait_mask: int, timeout_ns: int) -> None:
+        self._args = ffi.new("fs_exchange *", {
+            "pid": pid, "sig": sig, "wait_set": wait_mask, "timeout_ns": timeout_ns,
+        })
+        self.batch = Batch(1)
+
+    def once(self, value: int) -> int:
+        self._args.value = value
+        n = lib.fs_exchange_once(self._args, self.batch.cdata)
+        if n < 0:
+            raise _fail("sigqueue" if n == -1 else "sigtimedwait")
+        return int(n)
+
+
+def signalfd(fd: int, mask: int, nonblock: bool) -> int:
+    new_fd = lib.fs_signalfd(fd, mask, nonblock)
+    if new_fd < 0:
+        raise _fail("signalfd")
+    return int(new_fd)
+
+
+class SignalfdReader:
+    """Scratch space for one read() of up to `capacity` signalfd records."""
+
+    RECORD_SIZE: int = lib.fs_signalfd_record_size()
+
+    def __init__(self, capacity: int) -> None:
+        self.batch = Batch(capacity)
+        self._scratch = ffi.new("char[]", max(1, capacity * self.RECORD_SIZE))
+
+    def read(self, fd: int, max_records: int) -> int:
+        n = lib.fs_signalfd_read(fd, self._scratch, max_records * self.RECORD_SIZE,
+                                 self.batch.cdata)
+        if n < 0:
+            raise _fail("read(signalfd)")
+        return int(n)
+
+
+# ---- the ring --------------------------------------------------------------
+
+class Ring:
+    """Owns one C ring. free() detaches its signals and releases the memory."""
+
+    def __init__(self, capacity: int) -> None:
+        ptr = lib.fs_ring_new(capacity)
+        if ptr == ffi.NULL:
+            raise _fail("fs_ring_new")
+        self._ptr: Any = ptr
+        self.fd: int = lib.fs_ring_fd(ptr)
+        self._counts = ffi.new("uint64_t[3]")
+
+    def attach(self, sig: int, flags: int) -> None:
+        if lib.fs_ring_attach(self._ptr, sig, flags) < 0:
+            raise _fail("sigaction")
+
+    def detach(self, sig: int) -> None:
+        if lib.fs_ring_detach(self._ptr, sig) < 0:
+            raise _fail("sigaction")
+
+    def drain(self, batch: Batch, max_records: int) -> int:
+        return int(lib.fs_ring_drain(self._ptr, batch.cdata, max_records))
+
+    def wait(self, batch: Batch, max_records: int, timeout_ns: int) -> int:
+        n = lib.fs_ring_wait(self._ptr, batch.cdata, max_records, timeout_ns)
+        if n < 0:
+            raise _fail("poll")
+        return int(n)
+
+    def interrupt(self) -> None:
+        lib.fs_ring_interrupt(self._ptr)
+
+    def counts(self, sig: int) -> Tuple[int, int, int]:
+        c = self._counts
+        lib.fs_ring_counts(self._ptr, sig, c, c + 1, c + 2)
+        return int(c[0]), int(c[1]), int(c[2])
+
+    def free(self) -> None:
+        if self._ptr is not None:
+            lib.fs_ring_free(self._ptr)
+            self._ptr = None
+
+
+def handler_installed(sig: int) -> bool:
+    return bool(lib.fs_handler_installed(sig))

@@ -1,0 +1,359 @@
+"""Lossless asynchronous delivery: a Listener routes signals into the C ring.
+
+fastsig's C handler (csrc/ring.c) records every delivery, with its siginfo, the
+moment it happens, on whatever thread it lands; Python reads the records in
+batches from any thread, a blocking wait, an event loop, or a dispatcher
+thread that calls a function per delivery. Python never runs in the handler.
+
+Rules worth knowing:
+
+* One Listener per signal: listening to a signal another live Listener holds
+  raises SignalBusy. Open one Listener for several signals instead.
+* Standard signals (1-31) coalesce in the kernel while pending; real-time
+  signals queue. For real-time signals ``delivered == read + dropped +
+  pending`` exactly (see stats()).
+* A full ring drops the new record and counts it in ``dropped``; it never
+  blocks a handler and never overwrites an unread record.
+* The handler is installed with SA_SIGINFO | SA_RESTART | SA_ONSTACK: slow
+  syscalls elsewhere in the process are restarted rather than failing with
+  EINTR, since no Python needs to run.
+* close() restores the previous action of each signal exactly, unless someone
+  (signal.signal(), say) replaced fastsig's handler meanwhile: then theirs
+  stays. replaced() tells which signals that happened to. Records not read
+  before close() are discarded and counted (stats() still works after close).
+* chain=True also calls the handler that was installed before (CPython's own,
+  for example, so Ctrl-C still raises KeyboardInterrupt while recorded).
+* fork: the child keeps the handlers installed and the Listener usable, with
+  an empty ring, zero counters and a wake-up fd of its own; a Dispatcher's
+  thread does not exist in the child.
+* A SIGSEGV/SIGBUS/SIGILL/SIGFPE sent with kill()/sigqueue() is recorded like
+  any other; one raised by the CPU is recorded, then the default action is
+  restored so the process dies of it instead of re-running the fault forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import threading
+from typing import (
+    AsyncIterator, Callable, Deque, Dict, FrozenSet, Iterator, List, NamedTuple, Optional,
+)
+
+from . import _core
+from ._errors import SignalBusy
+from ._names import SignalSet, catchable, signame
+from ._ops import _deadline, _int, _remaining, timeout_ns
+from ._siginfo import SigInfo, from_batch
+
+log = logging.getLogger("fastsig")
+
+DEFAULT_CAPACITY = 1 << 16
+MAX_CAPACITY = 1 << 26
+DEFAULT_BATCH = 1024
+
+
+class Stats(NamedTuple):
+    """Per-signal counters. delivered = read + dropped + pending."""
+
+    delivered: int
+    dropped: int
+    read: int
+
+    @property
+    def pending(self) -> int:
+        return self.delivered - self.dropped - self.read
+
+
+class Listener:
+    """Route signals into a lock-free ring and read them in batches.
+
+    ``Listener(sigs, capacity=65536, chain=False)`` installs fastsig's handler
+    for each signal at once. Use it as a context manager, or call close().
+    """
+
+    def __init__(
+        self,
+        sigs: SignalSet,
+        *,
+        capacity: int = DEFAULT_CAPACITY,
+        chain: bool = False,
+        batch: int = DEFAULT_BATCH,
+    ) -> None:
+        self._ring: Optional[_core.Ring] = None
+        if isinstance(sigs, (str, int)):
+            sigs = (sigs,)
+        numbers = sorted({catchable(s, "listen to") for s in sigs})
+        if not numbers:
+            raise ValueError("a Listener needs at least one signal")
+        capacity = _int("capacity", capacity)
+        if not 2 <= capacity <= MAX_CAPACITY or capacity & (capacity - 1):
+            raise ValueError(f"capacity must be a power of two in 2..{MAX_CAPACITY}, not {capacity}")
+        self._batch_size = _int("batch", batch)
+        if self._batch_size < 1:
+            raise ValueError(f"batch must be >= 1, not {self._batch_size}")
+        self._signals = frozenset(numbers)
+        self._local = threading.local()
+        self._cond = threading.Condition()
+        self._users = 0
+        self._final: Dict[int, Stats] = {}
+        self._pending: Deque[SigInfo] = collections.deque()
+        ring = _core.Ring(capacity)
+        attached: List[int] = []
+        try:
+            for sig in numbers:
+                try:
+                    ring.attach(sig, _core.CHAIN if chain else 0)
+                except OSError as exc:
+                    if exc.errno == 16:  # EBUSY
+                        raise SignalBusy(f"{signame(sig)} already has a live Listener") from None
+                    raise
+                attached.append(sig)
+        except BaseException:
+            ring.free()  # detaches what was attached: nothing is left half-installed
+            raise
+        self._ring = ring
+
+    # -- reading -----------------------------------------------------------
+
+    @property
+    def signals(self) -> FrozenSet[int]:
+        return self._signals
+
+    @property
+    def closed(self) -> bool:
+        return self._ring is None
+
+    def fileno(self) -> int:
+        """An fd that becomes readable when records arrive after drain() or
+        wait() found the ring empty. Poll it, then call drain()."""
+        ring = self._ring
+        if ring is None:
+            raise ValueError("operation on a closed Listener")
+        return ring.fd
+
+    def drain(self, max: Optional[int] = None) -> List[SigInfo]:
+        """Every record ready now, up to max; never blocks."""
+        batch, limit = self._batch(max)
+        ring = self._acquire()
+        try:
+            n = ring.drain(batch, limit)
+        finally:
+            self._release()
+        return from_batch(batch, n)
+
+    def drain_values(self, max: Optional[int] = None) -> List[int]:
+        """Like drain(), returning only each record's si_value."""
+        batch, limit = self._batch(max)
+        ring = self._acquire()
+        try:
+            n = ring.drain(batch, limit)
+        finally:
+            self._release()
+        return batch.values(n)
+
+    def wait(self, timeout: Optional[float] = None, max: Optional[int] = None) -> List[SigInfo]:
+        """Block (GIL released) until records arrive, up to max; [] on timeout
+        or when the Listener is closed meanwhile."""
+        batch, limit = self._batch(max)
+        return from_batch(batch, self._wait_into(batch, limit, timeout))
+
+    def wait_values(self, timeout: Optional[float] = None, max: Optional[int] = None) -> List[int]:
+        """Like wait(), returning only each record's si_value."""
+        batch, limit = self._batch(max)
+        return batch.values(self._wait_into(batch, limit, timeout))
+
+    def _wait_into(self, batch: _core.Batch, limit: int, timeout: Optional[float]) -> int:
+        deadline = _deadline(timeout_ns(timeout))
+        ring = self._acquire()
+        try:
+            while True:
+                left = _remaining(deadline)
+                try:
+                    n = ring.wait(batch, limit, left)
+                except InterruptedError:
+                    continue  # PEP 475: Python handlers ran; retry with the time left
+                if n or left == 0 or self._closing:
+                    return n
+        finally:
+            self._release()
+
+    def __iter__(self) -> Iterator[SigInfo]:
+        """Every record, blocking between batches, until the Listener closes."""
+        while True:
+            try:
+                records = self.wait()
+            except ValueError:
+                return
+            if not records and self.closed:
+                return
+            yield from records
+
+    # -- asyncio -----------------------------------------------------------
+
+    async def wait_async(self, max: Optional[int] = None) -> List[SigInfo]:
+        """The next batch, awaited through the event loop's add_reader on
+        fileno(): works with the default loop and with uvloop."""
+        loop = asyncio.get_running_loop()
+        while True:
+            records = self.drain(max)
+            if records:
+                return records
+            ready = loop.create_future()
+
+            def on_ready() -> None:
+                if not ready.done():
+                    ready.set_result(None)
+
+            fd = self.fileno()
+            loop.add_reader(fd, on_ready)
+            try:
+                await ready
+            finally:
+                loop.remove_reader(fd)
+            if self.closed:
+                raise StopAsyncIteration
+
+    def __aiter__(self) -> AsyncIterator[SigInfo]:
+        return self
+
+    async def __anext__(self) -> SigInfo:
+        if not self._pending:
+            if self.closed:
+                raise StopAsyncIteration
+            self._pending.extend(await self.wait_async())
+        return self._pending.popleft()
+
+    # -- accounting --------------------------------------------------------
+
+    def stats(self) -> Dict[int, Stats]:
+        """Counters per signal; after close(), the final ones."""
+        with self._cond:
+            ring = self._ring
+            if ring is None:
+                return dict(self._final)
+            return {sig: Stats(*ring.counts(sig)) for sig in sorted(self._signals)}
+
+    @property
+    def dropped(self) -> Dict[int, int]:
+        """Records lost to a full ring, per signal."""
+        return {sig: s.dropped for sig, s in self.stats().items()}
+
+    def replaced(self) -> FrozenSet[int]:
+        """Signals whose handler is no longer fastsig's (signal.signal() ran)."""
+        if self.closed:
+            return frozenset()
+        return frozenset(s for s in self._signals if not _core.handler_installed(s))
+
+    # -- lifetime ----------------------------------------------------------
+
+    def close(self) -> None:
+        """Restore the previous actions, wake any waiter, free the ring."""
+        with self._cond:
+            ring = self._ring
+            if ring is None or self._closing:
+                return
+            self._closing = True
+            for sig in self._signals:
+                ring.detach(sig)
+            while self._users:
+                ring.interrupt()
+                self._cond.wait(0.01)
+            self._final = {sig: Stats(*ring.counts(sig)) for sig in sorted(self._signals)}
+            self._ring = None
+        ring.free()
+
+    def __enter__(self) -> "Listener":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_ring", None) is not None:
+            self.close()
+
+    def __repr__(self) -> str:
+        names = ", ".join(signame(s) for s in sorted(self._signals))
+        return f"<Listener [{names}] {'closed' if self.closed else 'open'}>"
+
+    # -- internals ---------------------------------------------------------
+
+    _closing = False
+
+    def _batch(self, max: Optional[int]) -> "tuple[_core.Batch, int]":
+        limit = self._batch_size if max is None else _int("max", max)
+        if limit < 1:
+            raise ValueError(f"max must be >= 1, not {limit}")
+        batch: Optional[_core.Batch] = getattr(self._local, "batch", None)
+        if batch is None or batch.capacity < limit:
+            batch = self._local.batch = _core.Batch(limit if limit > self._batch_size else self._batch_size)
+        return batch, limit
+
+    def _acquire(self) -> _core.Ring:
+        with self._cond:
+            if self._ring is None:
+                raise ValueError("operation on a closed Listener")
+            self._users += 1
+            return self._ring
+
+    def _release(self) -> None:
+        with self._cond:
+            self._users -= 1
+            if not self._users:
+                self._cond.notify_all()
+
+
+class Dispatcher:
+    """Call ``callback(info)`` for every delivery, in a thread of its own.
+
+    Not confined to the main thread, never coalesced. An exception from the
+    callback goes to ``on_error(exc, info)`` (default: logged on the "fastsig"
+    logger) and dispatching goes on. close() stops the thread and the Listener.
+    """
+
+    def __init__(
+        self,
+        sigs: SignalSet,
+        callback: Callable[[SigInfo], object],
+        *,
+        on_error: Optional[Callable[[BaseException, SigInfo], object]] = None,
+        **listener_options: int,
+    ) -> None:
+        self.listener = Listener(sigs, **listener_options)  # type: ignore[arg-type]
+        self._callback = callback
+        self._on_error = on_error
+        self._thread = threading.Thread(target=self._run, name="fastsig-dispatch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        for info in self.listener:
+            try:
+                self._callback(info)
+            except Exception as exc:
+                if self._on_error is not None:
+                    self._on_error(exc, info)
+                else:
+                    log.exception("fastsig: callback failed for %r", info)
+
+    def close(self) -> None:
+        self.listener.close()
+        if threading.current_thread() is not self._thread:
+            self._thread.join()
+
+    def __enter__(self) -> "Dispatcher":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def listen(sigs: SignalSet, **options: int) -> Listener:
+    """Start a Listener for sigs; see Listener."""
+    return Listener(sigs, **options)  # type: ignore[arg-type]
+
+
+def on(sigs: SignalSet, callback: Callable[[SigInfo], object], **options: object) -> Dispatcher:
+    """Call callback(info) for every delivery of sigs, from a dispatcher thread."""
+    return Dispatcher(sigs, callback, **options)  # type: ignore[arg-type]
