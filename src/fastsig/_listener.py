@@ -293,7 +293,7 @@ class Listener:
 
     def _acquire(self) -> _core.Ring:
         with self._cond:
-            if self._ring is None:
+            if self._ring is None or self._closing:
                 raise ValueError("operation on a closed Listener")
             self._users += 1
             return self._ring

@@ -1,0 +1,320 @@
+"""The asynchronous path: handlers recording into the ring, read by a Listener.
+
+Every test installs handlers, so each runs in a forked child (@in_child).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+import fastsig
+from conftest import in_child
+
+RT1 = fastsig.rt(1)
+RT2 = fastsig.rt(2)
+
+
+def _fork_sender(target: int, sig: int, values: range) -> int:
+    """A separate process that queues values to target, then exits 0."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            fastsig.sigqueue_many(target, sig, values, timeout=None)
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    return pid
+
+
+def _collect(listener: fastsig.Listener, n: int, timeout: float = 20.0) -> list[fastsig.SigInfo]:
+    got: list[fastsig.SigInfo] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < n and time.monotonic() < deadline:
+        got.extend(listener.wait(timeout=0.5))
+    return got
+
+
+@in_child(timeout=60)
+def test_flood_from_another_process_arrives_in_order_with_values() -> None:
+    n = 50_000
+    with fastsig.Listener([RT1], capacity=1 << 17) as listener:
+        sender = _fork_sender(os.getpid(), RT1, range(n))
+        got = _collect(listener, n)
+        assert os.waitpid(sender, 0)[1] == 0
+        assert [i.si_value for i in got] == list(range(n))
+        assert {i.si_pid for i in got} == {sender}
+        assert all(i.si_code == fastsig.SiCode.SI_QUEUE for i in got)
+        assert listener.stats()[RT1] == fastsig.Stats(delivered=n, dropped=0, read=n)
+
+
+@in_child(timeout=30)
+def test_full_ring_drops_and_counts_exactly() -> None:
+    with fastsig.Listener([RT1], capacity=16) as listener:
+        for value in range(100):
+            fastsig.sigqueue(os.getpid(), RT1, value)  # delivered to this thread at once
+        stats = listener.stats()[RT1]
+        assert stats == fastsig.Stats(delivered=100, dropped=84, read=0)
+        assert listener.drain_values() == list(range(16))  # the oldest kept, never overwritten
+        assert listener.dropped == {RT1: 84}
+        stats = listener.stats()[RT1]
+        assert stats.delivered == stats.read + stats.dropped and stats.pending == 0
+
+
+@in_child(timeout=30)
+def test_records_carry_thread_time_and_sender() -> None:
+    with fastsig.Listener(["USR1", RT1]) as listener:
+        before = time.monotonic_ns()
+        os.kill(os.getpid(), signal.SIGUSR1)
+        fastsig.sigqueue(os.getpid(), RT1, -7)
+        usr1, rt1 = listener.drain()
+        assert usr1.signal == signal.SIGUSR1 and usr1.code == fastsig.SiCode.SI_USER
+        assert usr1.si_pid == os.getpid() and usr1.si_uid == os.getuid() and usr1.si_value == 0
+        assert rt1.si_value == -7 and rt1.si_int == -7
+        assert usr1.tid == threading.get_native_id()
+        assert before <= usr1.time_ns <= rt1.time_ns <= time.monotonic_ns()
+        assert "SIGUSR1 SI_USER from pid" in repr(usr1)
+
+
+@in_child(timeout=60)
+def test_process_directed_signals_landing_on_many_threads_all_reach_the_ring() -> None:
+    per_thread, n_threads = 2_000, 8
+    with fastsig.Listener([RT1], capacity=1 << 15) as listener:
+        start = threading.Barrier(n_threads)
+        # Each thread sends to itself: delivery is on that thread, concurrently.
+        def send(base: int) -> None:
+            start.wait()
+            me = threading.get_ident()
+            for value in range(base, base + per_thread):
+                fastsig.pthread_sigqueue(me, RT1, value)
+
+        threads = [threading.Thread(target=send, args=(i * per_thread,)) for i in range(n_threads)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        got = listener.drain(max=n_threads * per_thread + 1)
+        assert sorted(i.si_value for i in got) == list(range(n_threads * per_thread))
+        assert len({i.tid for i in got}) == n_threads
+        # Per thread, its own signals stay in order.
+        by_tid: dict[int, list[int]] = {}
+        for info in got:
+            by_tid.setdefault(info.tid, []).append(info.si_value)
+        assert all(v == sorted(v) for v in by_tid.values())
+        assert listener.stats()[RT1].dropped == 0
+
+
+@in_child(timeout=30)
+def test_blocking_wait_in_another_thread_and_close_wakes_it() -> None:
+    listener = fastsig.Listener([RT1])
+    results: list[object] = []
+
+    def reader() -> None:
+        results.append(listener.wait())  # no timeout: only a signal or close ends it
+        results.append(list(listener))  # iteration ends when the listener closes
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    time.sleep(0.1)
+    fastsig.sigqueue(os.getpid(), RT1, 5)
+    time.sleep(0.1)
+    listener.close()
+    thread.join(5)
+    assert not thread.is_alive()
+    assert [i.si_value for i in results[0]] == [5]  # type: ignore[attr-defined]
+    assert results[1] == []
+    with pytest.raises(ValueError, match="closed"):
+        listener.drain()
+    assert listener.stats()[RT1].read == 1
+
+
+@in_child(timeout=30)
+def test_wait_times_out_empty() -> None:
+    with fastsig.Listener([RT1]) as listener:
+        start = time.monotonic()
+        assert listener.wait(timeout=0.2) == []
+        assert 0.15 <= time.monotonic() - start < 5
+
+
+@in_child(timeout=30)
+def test_fileno_becomes_readable_after_drain_finds_ring_empty() -> None:
+    import select
+
+    with fastsig.Listener([RT1]) as listener:
+        assert listener.drain() == []  # arms the wake-up
+        assert select.select([listener], [], [], 0)[0] == []
+        fastsig.sigqueue(os.getpid(), RT1, 1)
+        assert select.select([listener], [], [], 1)[0] == [listener]
+        assert listener.drain_values() == [1]
+        assert select.select([listener], [], [], 0)[0] == []  # drained: not readable
+
+
+@in_child(timeout=30)
+def test_previous_handlers_restored_exactly_including_cpython_sigint() -> None:
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+    with fastsig.Listener([signal.SIGINT, signal.SIGUSR2]) as listener:
+        os.kill(os.getpid(), signal.SIGINT)  # recorded, not a KeyboardInterrupt
+        os.kill(os.getpid(), signal.SIGUSR2)
+        assert [i.signal for i in listener.drain()] == [signal.SIGINT, signal.SIGUSR2]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGUSR2) is signal.SIG_IGN
+    with pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1)
+    os.kill(os.getpid(), signal.SIGUSR2)  # ignored again: we are still alive
+
+
+@in_child(timeout=30)
+def test_chain_calls_the_previous_handler_too() -> None:
+    with fastsig.Listener([signal.SIGINT], chain=True) as listener:
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        assert [i.signal for i in listener.drain()] == [signal.SIGINT]
+
+
+@in_child(timeout=30)
+def test_signal_signal_replacing_ours_is_detected_and_theirs_survives_close() -> None:
+    seen: list[int] = []
+    listener = fastsig.Listener([signal.SIGUSR1])
+    assert listener.replaced() == frozenset()
+    signal.signal(signal.SIGUSR1, lambda s, f: seen.append(s))
+    assert listener.replaced() == {signal.SIGUSR1}
+    listener.close()
+    os.kill(os.getpid(), signal.SIGUSR1)
+    time.sleep(0.01)
+    assert seen == [signal.SIGUSR1]
+
+
+@in_child(timeout=30)
+def test_one_listener_per_signal_and_independent_listeners() -> None:
+    a = fastsig.Listener([RT1])
+    b = fastsig.Listener([RT2])
+    with pytest.raises(fastsig.SignalBusy, match="SIGRTMIN\\+1"):
+        fastsig.Listener([RT2 + 1, RT1])
+    # The failed Listener left nothing installed (RT2+1 keeps SIG_DFL).
+    assert signal.getsignal(RT2 + 1) == signal.SIG_DFL
+    fastsig.sigqueue(os.getpid(), RT1, 1)
+    fastsig.sigqueue(os.getpid(), RT2, 2)
+    assert a.drain_values() == [1] and b.drain_values() == [2]
+    a.close()
+    c = fastsig.Listener([RT1])  # free again after close
+    c.close()
+    b.close()
+
+
+@in_child(timeout=30)
+def test_bad_arguments_fail_before_installing_anything() -> None:
+    for sigs, error in [
+        ([signal.SIGKILL], ValueError), (["SIGSTOP"], ValueError), ([0], ValueError),
+        (["NOPE"], ValueError), ([], ValueError), ([1.5], TypeError), (None, TypeError),
+    ]:
+        with pytest.raises(error):
+            fastsig.Listener(sigs)  # type: ignore[arg-type]
+    for capacity in (0, 1, 3, 1000, 1 << 40):
+        with pytest.raises(ValueError, match="capacity"):
+            fastsig.Listener([RT1], capacity=capacity)
+    assert signal.getsignal(RT1) == signal.SIG_DFL
+
+
+@in_child(timeout=30)
+def test_forked_child_starts_empty_with_its_own_wake_fd() -> None:
+    with fastsig.Listener([RT1]) as listener:
+        fastsig.sigqueue(os.getpid(), RT1, 1)
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                assert listener.drain() == []
+                assert listener.stats()[RT1].delivered == 0
+                fastsig.sigqueue(os.getpid(), RT1, 2)
+                assert listener.drain_values() == [2]
+            except BaseException:
+                code = 1
+            os._exit(code)
+        assert os.waitpid(pid, 0)[1] == 0
+        import select
+
+        # The child's signal neither woke nor reached the parent's ring.
+        assert listener.drain_values() == [1]
+        assert select.select([listener], [], [], 0.05)[0] == []
+        assert listener.stats()[RT1].delivered == 1
+
+
+@in_child(timeout=30)
+def test_kill_sent_sigfpe_is_recorded_and_the_process_lives_on() -> None:
+    with fastsig.Listener([signal.SIGFPE, signal.SIGSEGV]) as listener:
+        os.kill(os.getpid(), signal.SIGFPE)
+        fastsig.sigqueue(os.getpid(), signal.SIGSEGV, 3)
+        got = listener.drain()
+        assert [(i.signal, i.si_code <= 0) for i in got] == [
+            (signal.SIGFPE, True), (signal.SIGSEGV, True)]
+
+
+def test_cpu_raised_segv_kills_instead_of_looping() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import ctypes, fastsig, signal\n"
+        "l = fastsig.Listener([signal.SIGSEGV])\n"
+        "ctypes.string_at(0)\n"
+    )
+    proc = subprocess.run([sys.executable, "-X", "faulthandler=0", "-c", code], timeout=30,
+                          capture_output=True)
+    assert proc.returncode == -signal.SIGSEGV
+
+
+@in_child(timeout=30)
+def test_dispatcher_calls_back_for_every_delivery_off_the_main_thread() -> None:
+    got: list[tuple[int, str]] = []
+    done = threading.Event()
+    n = 500
+
+    def callback(info: fastsig.SigInfo) -> None:
+        got.append((info.si_value, threading.current_thread().name))
+        if info.si_value == 13:
+            raise RuntimeError("a failing callback does not stop dispatching")
+        if len(got) == n:
+            done.set()
+
+    errors: list[BaseException] = []
+    with fastsig.on([RT1], callback, on_error=lambda exc, info: errors.append(exc)):
+        fastsig.sigqueue_many(os.getpid(), RT1, range(n))
+        assert done.wait(10)
+    assert [v for v, _ in got] == list(range(n))
+    assert {name for _, name in got} == {"fastsig-dispatch"}
+    assert len(errors) == 1 and isinstance(errors[0], RuntimeError)
+
+
+async def _async_receive(n: int) -> list[int]:
+    with fastsig.Listener([RT1]) as listener:
+        sender = _fork_sender(os.getpid(), RT1, range(n))
+        values: list[int] = []
+        async for info in listener:
+            values.append(info.si_value)
+            if len(values) == n:
+                break
+        os.waitpid(sender, 0)
+        return values
+
+
+@in_child(timeout=60)
+def test_asyncio_default_loop() -> None:
+    assert asyncio.run(_async_receive(5_000)) == list(range(5_000))
+
+
+@in_child(timeout=60)
+def test_asyncio_uvloop() -> None:
+    uvloop = pytest.importorskip("uvloop")
+    loop = uvloop.new_event_loop()
+    try:
+        assert loop.run_until_complete(_async_receive(5_000)) == list(range(5_000))
+    finally:
+        loop.close()
