@@ -405,7 +405,10 @@ int fs_ring_wait(fs_ring *ring, fs_info *out, int max, int64_t timeout_ns)
     struct pollfd pfd = {ring->wake_read_fd, POLLIN, 0};
     int timeout_ms = timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999) / 1000000);
     int ready = poll(&pfd, 1, timeout_ms);
-    if (ready < 0)
+    /* poll() is never restarted, so our own handler interrupting it is the
+     * common case under load: not an error, just look at the ring. The caller
+     * returns to Python between waits, where CPython's handlers get to run. */
+    if (ready < 0 && errno != EINTR)
         return -1;
     if (ready > 0 && (pfd.revents & POLLNVAL)) {
         errno = EBADF;
