@@ -33,6 +33,13 @@
 #if defined(SYS_rt_sigqueueinfo)
 #define FS_HAVE_RT_SIGQUEUEINFO 1
 #endif
+/* Build images with an old C library (manylinux_2_28 has glibc 2.28) may not
+ * name this syscall although the kernels the wheel runs on have it. Since
+ * Linux 5.1 it is 424 on every architecture but alpha; an older kernel
+ * answers ENOSYS, which reaches the caller as an OSError. */
+#if defined(__linux__) && !defined(SYS_pidfd_send_signal) && !defined(__alpha__)
+#define SYS_pidfd_send_signal 424
+#endif
 #if defined(SYS_pidfd_send_signal)
 #define FS_HAVE_PIDFD_SEND_SIGNAL 1
 #endif

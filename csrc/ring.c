@@ -22,6 +22,10 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <fcntl.h>
+#ifdef __linux__
+#include <ucontext.h>
+#define FS_HAVE_THROTTLE 1
+#endif
 #ifdef FS_HAVE_EVENTFD_H
 #include <sys/eventfd.h>
 #endif
@@ -41,6 +45,9 @@ struct fs_ring {
     _Atomic uint64_t wakes_sent;
     _Atomic uint64_t wakes_seen;
     _Atomic uint64_t attached;   /* mask of signals routed here */
+    _Atomic int32_t reader_tid;  /* the thread that read last */
+    _Atomic int32_t throttled_tid;
+    _Atomic uint64_t throttled;  /* signals the handler blocked in throttled_tid */
     _Atomic uint64_t delivered[FS_NSIG];
     _Atomic uint64_t dropped[FS_NSIG];
     _Atomic uint64_t taken[FS_NSIG];
@@ -106,7 +113,12 @@ void fs_ring_interrupt(fs_ring *ring)
     write_wake_fd(ring);
 }
 
-static void push(fs_ring *ring, int sig, const siginfo_t *si)
+static uint64_t fill_of(const fs_ring *ring)
+{
+    return atomic_load(&ring->tail) - atomic_load(&ring->head);
+}
+
+static void push(fs_ring *ring, int sig, const siginfo_t *si, int32_t tid)
 {
     atomic_fetch_add_explicit(&ring->delivered[sig], 1, memory_order_relaxed);
     uint64_t pos = atomic_load_explicit(&ring->tail, memory_order_relaxed);
@@ -128,10 +140,29 @@ static void push(fs_ring *ring, int sig, const siginfo_t *si)
         }
     }
     fs_info_from_siginfo(si, &slot->info);
-    slot->info.tid = FS_GETTID();
+    slot->info.tid = tid;
     slot->info.time_ns = now_ns();
     atomic_store_explicit(&slot->seq, pos + 1, memory_order_release);
     wake(ring);
+}
+
+/* Backpressure instead of loss when the reader's own thread is the one being
+ * flooded: the kernel delivers every pending signal before that thread runs
+ * one more instruction, so it could never drain. Past half full, the handler
+ * blocks the signal in the mask its thread returns to (uc_sigmask); further
+ * signals wait in the kernel's queue (senders see EAGAIN) until the reader
+ * has drained and unblocks them. Other threads' deliveries are not held back. */
+static void throttle(fs_ring *ring, int sig, int32_t tid, void *context)
+{
+#ifdef FS_HAVE_THROTTLE
+    if (tid != atomic_load(&ring->reader_tid) || fill_of(ring) <= ring->mask / 2)
+        return;
+    sigaddset(&((ucontext_t *)context)->uc_sigmask, sig);
+    atomic_store(&ring->throttled_tid, tid);
+    atomic_fetch_or(&ring->throttled, (uint64_t)1 << (sig - 1));
+#else
+    (void)ring; (void)sig; (void)tid; (void)context;
+#endif
 }
 
 static void on_signal(int sig, siginfo_t *si, void *context);
@@ -153,8 +184,11 @@ static void on_signal(int sig, siginfo_t *si, void *context)
     if (sig > 0 && sig < FS_NSIG) {
         atomic_fetch_add(&active[sig], 1);
         fs_ring *ring = atomic_load(&owner[sig]);
-        if (ring)
-            push(ring, sig, si);
+        if (ring) {
+            int32_t tid = FS_GETTID();
+            push(ring, sig, si, tid);
+            throttle(ring, sig, tid, context);
+        }
         if (atomic_load_explicit(&chain_flags[sig], memory_order_relaxed) & FS_CHAIN)
             chain(sig, si, context);
         atomic_fetch_sub(&active[sig], 1);
@@ -173,6 +207,27 @@ static void on_signal(int sig, siginfo_t *si, void *context)
 
 /* ---- ring lifetime ------------------------------------------------------ */
 
+/* Readers run outside handlers, so thread-local storage is fine here. */
+static __thread int32_t this_thread_tid;
+
+static int32_t reader_tid(void)
+{
+    if (!this_thread_tid)
+        this_thread_tid = FS_GETTID();
+    return this_thread_tid;
+}
+
+/* Unblock what throttle() blocked in this thread, for the signals in sigs. */
+static void release_throttle(fs_ring *ring, uint64_t sigs)
+{
+    if (!(atomic_load(&ring->throttled) & sigs) || atomic_load(&ring->throttled_tid) != reader_tid())
+        return;
+    uint64_t held = atomic_fetch_and(&ring->throttled, ~sigs) & sigs;
+    sigset_t set;
+    if (held && fs_mask_to_sigset(held, &set) == 0)
+        pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
 static void reset_slots(fs_ring *ring)
 {
     for (uint64_t i = 0; i <= ring->mask; i++)
@@ -180,6 +235,9 @@ static void reset_slots(fs_ring *ring)
     atomic_store(&ring->tail, 0);
     atomic_store(&ring->head, 0);
     atomic_store(&ring->armed, 0);
+    atomic_store(&ring->reader_tid, 0);
+    atomic_store(&ring->throttled_tid, 0);
+    atomic_store(&ring->throttled, 0);
     atomic_store(&ring->wakes_sent, 0);
     atomic_store(&ring->wakes_seen, 0);
     for (int sig = 0; sig < FS_NSIG; sig++) {
@@ -226,6 +284,8 @@ fs_ring *fs_ring_new(uint32_t capacity)
     ring->wake_read_fd = fds[0];
     ring->wake_write_fd = fds[1];
     reset_slots(ring);
+    /* Until someone reads, the creating thread is the presumed reader. */
+    atomic_store(&ring->reader_tid, reader_tid());
     pthread_mutex_lock(&rings_lock);
     ring->next = all_rings;
     all_rings = ring;
@@ -332,11 +392,13 @@ int fs_ring_detach(fs_ring *ring, int sig)
     atomic_store(&chain_flags[sig], 0);
     atomic_fetch_and(&ring->attached, ~((uint64_t)1 << (sig - 1)));
     wait_for_handlers((uint64_t)1 << (sig - 1));
+    release_throttle(ring, (uint64_t)1 << (sig - 1));
     errno = saved;
     return rc;
 }
 
 /* ---- reading ------------------------------------------------------------ */
+
 
 static void clear_wake(fs_ring *ring)
 {
@@ -381,11 +443,14 @@ static int take(fs_ring *ring, fs_info *out)
  * a sleeping reader is woken exactly once. */
 int fs_ring_drain(fs_ring *ring, fs_info *out, int max)
 {
+    atomic_store(&ring->reader_tid, reader_tid());
     clear_wake(ring);
     int n = 0;
     for (;;) {
         while (n < max && take(ring, &out[n]))
             n++;
+        if (fill_of(ring) <= ring->mask / 4)
+            release_throttle(ring, ~(uint64_t)0);
         if (n == max || atomic_load(&ring->armed))
             return n;
         atomic_store(&ring->armed, 1);
@@ -464,6 +529,14 @@ static void after_fork_child(void)
     for (int sig = 0; sig < FS_NSIG; sig++)
         atomic_store(&active[sig], 0);
     for (fs_ring *ring = all_rings; ring; ring = ring->next) {
+        /* Throttled signals the forking thread had blocked: the child's empty
+         * ring has no reason to hold them back. */
+        if (this_thread_tid && atomic_load(&ring->throttled_tid) == this_thread_tid) {
+            uint64_t held = atomic_load(&ring->throttled);
+            for (int sig = 1; sig < FS_NSIG; sig++)
+                if ((held >> (sig - 1)) & 1u)
+                    sigdelset(&mask_before_fork, sig);
+        }
         reset_slots(ring);
         int fds[2];
         if (open_wake_fds(fds) == 0) {
@@ -475,6 +548,7 @@ static void after_fork_child(void)
                 close(fds[1]);
         }
     }
+    this_thread_tid = 0;
     pthread_mutex_unlock(&rings_lock);
     pthread_sigmask(SIG_SETMASK, &mask_before_fork, NULL);
 }

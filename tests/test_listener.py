@@ -53,17 +53,60 @@ def test_flood_from_another_process_arrives_in_order_with_values() -> None:
         assert listener.stats()[RT1] == fastsig.Stats(delivered=n, dropped=0, read=n)
 
 
+@in_child(timeout=60)
+def test_flood_into_a_small_ring_read_by_the_flooded_thread_loses_nothing() -> None:
+    # The reader's own thread takes every delivery; the handler holds further
+    # signals back in the kernel's queue (sender sees EAGAIN) instead of dropping.
+    n = 100_000
+    with fastsig.Listener([RT1], capacity=256) as listener:
+        sender = _fork_sender(os.getpid(), RT1, range(n))
+        values: list[int] = []
+        while len(values) < n:
+            batch = listener.wait_values(timeout=10)
+            assert batch, f"flood stalled: {listener.stats()}"
+            values.extend(batch)
+        assert os.waitpid(sender, 0)[1] == 0
+        assert values == list(range(n))
+        assert listener.stats()[RT1] == fastsig.Stats(delivered=n, dropped=0, read=n)
+    # Nothing stays blocked in this thread after close.
+    assert RT1 not in fastsig.pthread_sigmask(fastsig.SIG_BLOCK, [])
+
+
 @in_child(timeout=30)
 def test_full_ring_drops_and_counts_exactly() -> None:
     with fastsig.Listener([RT1], capacity=16) as listener:
-        for value in range(100):
-            fastsig.sigqueue(os.getpid(), RT1, value)  # delivered to this thread at once
+        # Delivered on a thread that is not the reader: never held back, so the
+        # ring fills and the rest is dropped and counted.
+        def send_to_myself() -> None:
+            me = threading.get_ident()
+            for value in range(100):
+                fastsig.pthread_sigqueue(me, RT1, value)  # runs the handler at once
+
+        thread = threading.Thread(target=send_to_myself)
+        thread.start()
+        thread.join()
         stats = listener.stats()[RT1]
         assert stats == fastsig.Stats(delivered=100, dropped=84, read=0)
         assert listener.drain_values() == list(range(16))  # the oldest kept, never overwritten
         assert listener.dropped == {RT1: 84}
         stats = listener.stats()[RT1]
         assert stats.delivered == stats.read + stats.dropped and stats.pending == 0
+
+
+@in_child(timeout=30)
+def test_reader_thread_flooded_holds_signals_in_the_kernel_queue() -> None:
+    with fastsig.Listener([RT1], capacity=16) as listener:
+        for value in range(100):
+            fastsig.sigqueue(os.getpid(), RT1, value)  # this (reader) thread takes them
+        stats = listener.stats()[RT1]
+        assert stats.dropped == 0 and 8 <= stats.delivered <= 16
+        assert RT1 in fastsig.sigpending()  # the rest waits in the kernel, in order
+        values: list[int] = []
+        while len(values) < 100:
+            values.extend(listener.drain_values())
+        assert values == list(range(100))
+        assert listener.stats()[RT1] == fastsig.Stats(delivered=100, dropped=0, read=100)
+        assert RT1 not in fastsig.pthread_sigmask(fastsig.SIG_BLOCK, [])
 
 
 @in_child(timeout=30)

@@ -14,6 +14,14 @@ Rules worth knowing:
   pending`` exactly (see stats()).
 * A full ring drops the new record and counts it in ``dropped``; it never
   blocks a handler and never overwrites an unread record.
+* Backpressure instead of loss on the reader's own thread: the kernel runs
+  every pending handler before the interrupted thread executes another
+  instruction, so a flooded reader could never drain. When the handler runs on
+  the thread that last read the ring and finds it over half full, it blocks
+  that signal in the mask the thread returns to; later signals wait in the
+  kernel's queue (sigqueue senders get EAGAIN, i.e. QueueFull) and the next
+  drain() unblocks them once the ring is down to a quarter. Deliveries on
+  other threads are never held back, so they can still fill the ring.
 * The handler is installed with SA_SIGINFO | SA_RESTART | SA_ONSTACK: slow
   syscalls elsewhere in the process are restarted rather than failing with
   EINTR, since no Python needs to run.
@@ -21,6 +29,8 @@ Rules worth knowing:
   (signal.signal(), say) replaced fastsig's handler meanwhile: then theirs
   stays. replaced() tells which signals that happened to. Records not read
   before close() are discarded and counted (stats() still works after close).
+  Signals still held back in the kernel's queue (see backpressure above) were
+  never delivered to fastsig: after close() they meet the restored action.
 * chain=True also calls the handler that was installed before (CPython's own,
   for example, so Ctrl-C still raises KeyboardInterrupt while recorded).
 * fork: the child keeps the handlers installed and the Listener usable, with
@@ -202,7 +212,7 @@ class Listener:
                 return records
             ready = loop.create_future()
 
-            def on_ready() -> None:
+            def on_ready(ready: asyncio.Future[None] = ready) -> None:
                 if not ready.done():
                     ready.set_result(None)
 
