@@ -42,8 +42,6 @@ struct fs_ring {
     _Atomic uint64_t tail;       /* next slot producers claim */
     _Atomic uint64_t head;       /* next slot readers take */
     _Atomic int armed;           /* a reader may be asleep: wake it */
-    _Atomic uint64_t wakes_sent;
-    _Atomic uint64_t wakes_seen;
     _Atomic uint64_t attached;   /* mask of signals routed here */
     _Atomic int32_t reader_tid;  /* the thread that read last */
     _Atomic int32_t throttled_tid;
@@ -83,7 +81,6 @@ static int64_t now_ns(void)
 
 static void write_wake_fd(fs_ring *ring)
 {
-    atomic_fetch_add(&ring->wakes_sent, 1);
 #ifdef FS_HAVE_EVENTFD_H
     uint64_t one = 1;
     ssize_t ignored = write(ring->wake_write_fd, &one, sizeof one);
@@ -238,8 +235,6 @@ static void reset_slots(fs_ring *ring)
     atomic_store(&ring->reader_tid, 0);
     atomic_store(&ring->throttled_tid, 0);
     atomic_store(&ring->throttled, 0);
-    atomic_store(&ring->wakes_sent, 0);
-    atomic_store(&ring->wakes_seen, 0);
     for (int sig = 0; sig < FS_NSIG; sig++) {
         atomic_store(&ring->delivered[sig], 0);
         atomic_store(&ring->dropped[sig], 0);
@@ -400,12 +395,11 @@ int fs_ring_detach(fs_ring *ring, int sig)
 /* ---- reading ------------------------------------------------------------ */
 
 
+/* Reset the wake fd's readability, whatever wrote it (a producer, an
+ * interrupt, or someone else entirely): a stale wake-up must never leave
+ * fileno() readable, or every event-loop turn would spin. */
 static void clear_wake(fs_ring *ring)
 {
-    uint64_t sent = atomic_load(&ring->wakes_sent);
-    if (sent == atomic_load(&ring->wakes_seen))
-        return;
-    atomic_store(&ring->wakes_seen, sent);
     char buf[64];
     while (read(ring->wake_read_fd, buf, sizeof buf) > 0) {
     }
@@ -438,21 +432,23 @@ static int take(fs_ring *ring, fs_info *out)
     }
 }
 
-/* Take up to max records. When the ring runs empty, arm the wake-up so the
- * next producer writes the fd: a reader that keeps up costs producers nothing,
- * a sleeping reader is woken exactly once. */
+/* Take up to max records. When the ring runs dry, clear the wake fd and arm
+ * the wake-up so the next producer writes it: a reader that keeps up costs
+ * producers nothing, a sleeping reader is woken exactly once. */
 int fs_ring_drain(fs_ring *ring, fs_info *out, int max)
 {
     atomic_store(&ring->reader_tid, reader_tid());
-    clear_wake(ring);
     int n = 0;
     for (;;) {
         while (n < max && take(ring, &out[n]))
             n++;
         if (fill_of(ring) <= ring->mask / 4)
             release_throttle(ring, ~(uint64_t)0);
-        if (n == max || atomic_load(&ring->armed))
+        if (n == max)
             return n;
+        /* Clear before arming: a producer writes only once armed, and the
+         * re-check below sees any record published before we armed. */
+        clear_wake(ring);
         atomic_store(&ring->armed, 1);
         atomic_thread_fence(memory_order_seq_cst);
         uint64_t pos = atomic_load(&ring->head);
@@ -468,7 +464,11 @@ int fs_ring_wait(fs_ring *ring, fs_info *out, int max, int64_t timeout_ns)
     if (n > 0)
         return n;
     struct pollfd pfd = {ring->wake_read_fd, POLLIN, 0};
-    int timeout_ms = timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999) / 1000000);
+    /* Sleep at most a second at a time: the caller loops, and so notices a
+     * close() even if the wake fd was closed behind our back (poll() on an fd
+     * closed meanwhile never wakes; the next poll() reports POLLNVAL). */
+    int timeout_ms = timeout_ns < 0 || timeout_ns > 1000000000
+                         ? 1000 : (int)((timeout_ns + 999999) / 1000000);
     int ready = poll(&pfd, 1, timeout_ms);
     /* poll() is never restarted, so our own handler interrupting it is the
      * common case under load: not an error, just look at the ring. The caller

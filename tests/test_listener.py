@@ -361,3 +361,17 @@ def test_asyncio_uvloop() -> None:
         assert loop.run_until_complete(_async_receive(5_000)) == list(range(5_000))
     finally:
         loop.close()
+
+
+@in_child(timeout=30)
+def test_accept_policy_returns_only_kernel_verified_senders_and_counts_the_rest() -> None:
+    policy = fastsig.SenderPolicy(pids=[os.getpid()], kernel_verified=True)
+    with fastsig.Listener([RT1], accept=policy) as listener:
+        fastsig.sigqueue(os.getpid(), RT1, 1)  # SI_QUEUE: the sender wrote its own pid
+        os.kill(os.getpid(), RT1)  # SI_USER: the kernel vouches for the pid
+        got = listener.wait(timeout=1)
+        assert [(i.code, i.si_pid) for i in got] == [(fastsig.SiCode.SI_USER, os.getpid())]
+        assert listener.stats()[RT1] == fastsig.Stats(delivered=2, dropped=0, read=2, rejected=1)
+        assert listener.drain_values() == []
+    with pytest.raises(TypeError, match="SenderPolicy"):
+        fastsig.Listener([RT1], accept=lambda info: True)  # type: ignore[arg-type]

@@ -48,7 +48,8 @@ import collections
 import logging
 import threading
 from typing import (
-    AsyncIterator, Callable, Deque, Dict, FrozenSet, Iterator, List, NamedTuple, Optional,
+    AsyncIterator, Callable, Counter, Deque, Dict, FrozenSet, Iterator, List, NamedTuple, Optional,
+    Union,
 )
 
 from . import _core
@@ -56,6 +57,7 @@ from ._errors import SignalBusy
 from ._names import SignalSet, catchable, signame
 from ._ops import _deadline, _int, _remaining, timeout_ns
 from ._siginfo import SigInfo, from_batch
+from ._trust import SenderPolicy
 
 log = logging.getLogger("fastsig")
 
@@ -65,11 +67,13 @@ DEFAULT_BATCH = 1024
 
 
 class Stats(NamedTuple):
-    """Per-signal counters. delivered = read + dropped + pending."""
+    """Per-signal counters. delivered = read + dropped + pending; ``rejected``
+    counts the records read but refused by the Listener's accept policy."""
 
     delivered: int
     dropped: int
     read: int
+    rejected: int = 0
 
     @property
     def pending(self) -> int:
@@ -79,8 +83,10 @@ class Stats(NamedTuple):
 class Listener:
     """Route signals into a lock-free ring and read them in batches.
 
-    ``Listener(sigs, capacity=65536, chain=False)`` installs fastsig's handler
-    for each signal at once. Use it as a context manager, or call close().
+    ``Listener(sigs, capacity=65536, chain=False, accept=None)`` installs
+    fastsig's handler for each signal at once. Use it as a context manager, or
+    call close(). With ``accept=SenderPolicy(...)`` records from senders the
+    policy refuses are never returned; they are counted in stats().rejected.
     """
 
     def __init__(
@@ -90,8 +96,13 @@ class Listener:
         capacity: int = DEFAULT_CAPACITY,
         chain: bool = False,
         batch: int = DEFAULT_BATCH,
+        accept: Optional[SenderPolicy] = None,
     ) -> None:
         self._ring: Optional[_core.Ring] = None
+        if accept is not None and not isinstance(accept, SenderPolicy):
+            raise TypeError(f"accept must be a SenderPolicy or None, not {type(accept).__name__}")
+        self._policy = accept
+        self._rejected: Counter[int] = collections.Counter()
         if isinstance(sigs, (str, int)):
             sigs = (sigs,)
         numbers = sorted({catchable(s, "listen to") for s in sigs})
@@ -145,49 +156,52 @@ class Listener:
 
     def drain(self, max: Optional[int] = None) -> List[SigInfo]:
         """Every record ready now, up to max; never blocks."""
-        batch, limit = self._batch(max)
-        ring = self._acquire()
-        try:
-            n = ring.drain(batch, limit)
-        finally:
-            self._release()
-        return from_batch(batch, n)
+        return self._read(max, None, block=False, values=False)  # type: ignore[return-value]
 
     def drain_values(self, max: Optional[int] = None) -> List[int]:
         """Like drain(), returning only each record's si_value."""
-        batch, limit = self._batch(max)
-        ring = self._acquire()
-        try:
-            n = ring.drain(batch, limit)
-        finally:
-            self._release()
-        return batch.values(n)
+        return self._read(max, None, block=False, values=True)  # type: ignore[return-value]
 
     def wait(self, timeout: Optional[float] = None, max: Optional[int] = None) -> List[SigInfo]:
         """Block (GIL released) until records arrive, up to max; [] on timeout
         or when the Listener is closed meanwhile."""
-        batch, limit = self._batch(max)
-        return from_batch(batch, self._wait_into(batch, limit, timeout))
+        return self._read(max, timeout, block=True, values=False)  # type: ignore[return-value]
 
     def wait_values(self, timeout: Optional[float] = None, max: Optional[int] = None) -> List[int]:
         """Like wait(), returning only each record's si_value."""
-        batch, limit = self._batch(max)
-        return batch.values(self._wait_into(batch, limit, timeout))
+        return self._read(max, timeout, block=True, values=True)  # type: ignore[return-value]
 
-    def _wait_into(self, batch: _core.Batch, limit: int, timeout: Optional[float]) -> int:
-        deadline = _deadline(timeout_ns(timeout))
+    def _read(self, max: Optional[int], timeout: Optional[float], *, block: bool,
+              values: bool) -> Union[List[SigInfo], List[int]]:
+        batch, limit = self._batch(max)
+        deadline = _deadline(timeout_ns(timeout)) if block else None
         ring = self._acquire()
         try:
             while True:
                 left = _remaining(deadline)
                 try:
-                    n = ring.wait(batch, limit, left)
+                    n = ring.wait(batch, limit, left) if block else ring.drain(batch, limit)
                 except InterruptedError:
                     continue  # PEP 475: Python handlers ran; retry with the time left
-                if n or left == 0 or self._closing:
-                    return n
+                out = self._accepted(batch, n, values)
+                if out or self._closing:
+                    return out
+                if block and left == 0:
+                    return out
+                if not block and n < limit:  # the ring ran dry (and is armed)
+                    return out
         finally:
             self._release()
+
+    def _accepted(self, batch: _core.Batch, n: int, values: bool) -> Union[List[SigInfo], List[int]]:
+        if self._policy is None:
+            return batch.values(n) if values else from_batch(batch, n)
+        accepted, rejected = self._policy.filter(from_batch(batch, n))
+        if rejected:
+            with self._cond:
+                for info in rejected:
+                    self._rejected[info.si_signo] += 1
+        return [info.si_value for info in accepted] if values else accepted
 
     def __iter__(self) -> Iterator[SigInfo]:
         """Every record, blocking between batches, until the Listener closes."""
@@ -243,7 +257,10 @@ class Listener:
             ring = self._ring
             if ring is None:
                 return dict(self._final)
-            return {sig: Stats(*ring.counts(sig)) for sig in sorted(self._signals)}
+            return self._counts(ring)
+
+    def _counts(self, ring: _core.Ring) -> Dict[int, Stats]:
+        return {sig: Stats(*ring.counts(sig), self._rejected[sig]) for sig in sorted(self._signals)}
 
     @property
     def dropped(self) -> Dict[int, int]:
@@ -270,7 +287,7 @@ class Listener:
             while self._users:
                 ring.interrupt()
                 self._cond.wait(0.01)
-            self._final = {sig: Stats(*ring.counts(sig)) for sig in sorted(self._signals)}
+            self._final = self._counts(ring)
             self._ring = None
         ring.free()
 
