@@ -69,6 +69,9 @@ int fs_pthread_kill(unsigned long thread, int sig);
 int fs_pthread_sigqueue(unsigned long thread, int sig, int64_t value);
 int fs_pidfd_send_signal(int pidfd, int sig, int with_value, int64_t value);
 int fs_raise(int sig);
+/* Issue 2, the send fast path (pyfast.c): sets module._sigqueue_fast, a CPython
+ * builtin wired to module._sigqueue_checked and module._raise_send_error. */
+int fs_py_export(const char *module);
 
 /* Masks (ops.c). */
 int fs_pthread_sigmask(int how, uint64_t set, uint64_t *old);
@@ -94,9 +97,13 @@ int fs_handler_installed(int sig);
 int fs_ring_drain(fs_ring *ring, fs_info *out, int max);
 int fs_ring_wait(fs_ring *ring, fs_info *out, int max, int64_t timeout_ns);
 void fs_ring_interrupt(fs_ring *ring);
+void fs_ring_shutdown(fs_ring *ring);
 void fs_ring_counts(const fs_ring *ring, int sig, uint64_t *delivered,
                     uint64_t *dropped, uint64_t *read);
 
 /* cdef-end */
+
+/* bench: the pure-C references of the benchmark, built into the same module. */
+#include "refbench.h"
 
 #endif

@@ -13,7 +13,10 @@
 
 /* glibc's sigqueue() spends a getpid() and a getuid() per call to fill the
  * sender fields; we keep them here and refresh them in every forked child so a
- * child never sends with its parent's pid. */
+ * child never sends with its parent's pid (os.fork() runs atfork handlers).
+ * A process that changes its real uid later (setuid) keeps sending its old uid
+ * until its next fork: SI_QUEUE sender fields are the sender's own word anyway,
+ * and the kernel checks permission against the real credentials. */
 static _Atomic int32_t self_pid;
 static _Atomic uint32_t self_uid;
 
@@ -70,25 +73,41 @@ const char *fs_strsignal(int sig)
     return strsignal(sig);
 }
 
+/* On little-endian Linux the first 64 bits of a sigset_t are exactly our mask
+ * (bit n-1 is signal n, in 64- or 32-bit words), so a copy replaces 64 calls of
+ * sigaddset/sigismember on every mask and wait. Elsewhere, the portable loop. */
+#if defined(__linux__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define FS_SIGSET_IS_MASK 1
+#endif
+
 int fs_mask_to_sigset(uint64_t mask, sigset_t *set)
 {
     sigemptyset(set);
+#ifdef FS_SIGSET_IS_MASK
+    _Static_assert(sizeof(sigset_t) >= sizeof mask, "sigset_t holds 64 signals");
+    memcpy(set, &mask, sizeof mask);
+#else
     for (int sig = 1; sig < FS_NSIG; sig++) {
         if ((mask >> (sig - 1)) & 1u) {
             if (sigaddset(set, sig) < 0)
                 return -1;
         }
     }
+#endif
     return 0;
 }
 
 uint64_t fs_sigset_to_mask(const sigset_t *set)
 {
     uint64_t mask = 0;
+#ifdef FS_SIGSET_IS_MASK
+    memcpy(&mask, set, sizeof mask);
+#else
     for (int sig = 1; sig < FS_NSIG; sig++) {
         if (sigismember(set, sig) == 1)
             mask |= (uint64_t)1 << (sig - 1);
     }
+#endif
     return mask;
 }
 

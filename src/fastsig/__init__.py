@@ -36,7 +36,8 @@ from ._ops import (
     sigwaitinfo,
     sigwaitinfo_many,
 )
-from ._siginfo import SiCode, SigInfo, code_name
+from ._siginfo import BusCode, CldCode, FpeCode, IllCode, PollCode, SegvCode, SiCode, SigInfo, code_name
+from ._trust import SenderPolicy  # reliability & trust (issue 5)
 
 __version__ = "0.1.0"
 
@@ -44,11 +45,13 @@ __all__ = [
     "SIGRTMAX", "SIGRTMIN", "SIG_BLOCK", "SIG_SETMASK", "SIG_UNBLOCK",
     "Dispatcher", "Exchange", "FastsigError", "Listener", "QueueFull", "SiCode",
     "SigInfo", "SignalBusy", "Stats", "Waiter",
+    "BusCode", "CldCode", "FpeCode", "IllCode", "PollCode", "SegvCode",
     "blocked", "code_name", "kill", "killpg", "listen", "on", "pthread_kill",
     "pthread_sigmask", "raise_signal", "rt", "sigpending", "sigprocmask", "signame",
     "signum", "sigqueue", "sigqueue_many", "sigtimedwait", "sigwait", "sigwaitinfo",
     "sigwaitinfo_many", "strsignal", "valid_signals",
 ]
+__all__ += ["SenderPolicy"]  # reliability & trust (issue 5)
 
 # Linux-only calls exist only where the platform has them: hasattr() tells.
 if HAVE_SIGNALFD:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import errno
 import struct
-from typing import Any, Iterator, List, Optional, Sequence, Tuple
+from array import array
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-from ._errors import QueueFull, os_error
+from ._errors import os_error, send_error
 from ._fastsig import ffi, lib
 
 # The layout of fs_info, for unpacking whole batches at C speed.
@@ -29,6 +30,9 @@ HAVE_PTHREAD_SIGQUEUE = bool(FEATURES & lib.FS_HAVE_PTHREAD_SIGQUEUE)
 SIGRTMIN: int = lib.fs_sigrtmin()
 SIGRTMAX: int = lib.fs_sigrtmax()
 NSIG = 65  # signals 1..64, the width of the C core's masks
+# Issue 2: the widths of sigval (its pointer view) and pthread_t.
+POINTER_BITS: int = 8 * ffi.sizeof("void *")
+ULONG_BITS: int = 8 * ffi.sizeof("unsigned long")
 CHAIN = lib.FS_CHAIN
 
 SI_CODES = {
@@ -54,10 +58,17 @@ def _fail(syscall: str) -> OSError:
 
 def strsignal(sig: int) -> Optional[str]:
     text = lib.fs_strsignal(sig)
-    return None if text == ffi.NULL else ffi.string(text).decode()
+    if text == ffi.NULL:
+        return None
+    name = ffi.string(text)
+    return name.decode() if isinstance(name, bytes) else name
 
 
 # ---- sending ---------------------------------------------------------------
+
+def _send_fail(syscall: str, sent: int = 0) -> OSError:
+    return send_error(ffi.errno, syscall, sent)
+
 
 def kill(pid: int, sig: int) -> None:
     if lib.fs_kill(pid, sig) < 0:
@@ -71,18 +82,32 @@ def raise_signal(sig: int) -> None:
 
 def sigqueue(pid: int, sig: int, value: int) -> None:
     if lib.fs_sigqueue(pid, sig, value) < 0:
-        raise _fail("sigqueue")
+        raise _send_fail("sigqueue")
 
 
-class Sender:
-    """sigqueue_many's state: the value buffer and the sent counter, reused."""
+def export_fast_sigqueue(module: str) -> bool:
+    """Give `module` a C builtin `_sigqueue_fast` (csrc/pyfast.c) that sends
+    without cffi's per-call cost and defers everything else to the module's
+    `_sigqueue_checked` and `_raise_send_error`. False where it cannot exist."""
+    if lib.fs_py_export(module.encode()) == 0:
+        return True
+    if ffi.errno == errno.ENOSYS:
+        return False
+    raise SystemError(f"fastsig: cannot export the sigqueue fast path to {module}")
+
+
+class BulkSender:
+    """sigqueue_many's state: the sent counter, reused."""
 
     def __init__(self) -> None:
         self._sent = ffi.new("size_t *")
 
-    def send_values(self, pid: int, sig: int, values: Sequence[int], timeout_ns: int) -> int:
-        buf = ffi.new("int64_t[]", values)
-        rc = lib.fs_sigqueue_many(pid, sig, buf, len(values), timeout_ns, self._sent)
+    def send_values(self, pid: int, sig: int, values: array[int], first: int,
+                    timeout_ns: int) -> int:
+        """Send values[first:] (an array('q'), used in place, not copied)."""
+        buf = ffi.from_buffer("int64_t[]", values)
+        rc = lib.fs_sigqueue_many(pid, sig, buf + first, len(values) - first, timeout_ns,
+                                  self._sent)
         return self._result(rc)
 
     def send_range(self, pid: int, sig: int, first: int, n: int, timeout_ns: int) -> int:
@@ -91,14 +116,9 @@ class Sender:
 
     def _result(self, rc: int) -> int:
         sent = int(self._sent[0])
-        if rc == 0:
-            return sent
-        err = ffi.errno
-        if err == errno.EAGAIN:
-            raise QueueFull("sigqueue", sent)
-        exc = os_error(err, "sigqueue")
-        exc.sent = sent  # type: ignore[attr-defined]
-        raise exc
+        if rc < 0:
+            raise _send_fail("sigqueue", sent)
+        return sent
 
 
 def pthread_kill(thread_id: int, sig: int) -> None:
@@ -108,12 +128,12 @@ def pthread_kill(thread_id: int, sig: int) -> None:
 
 def pthread_sigqueue(thread_id: int, sig: int, value: int) -> None:
     if lib.fs_pthread_sigqueue(thread_id, sig, value) < 0:
-        raise _fail("pthread_sigqueue")
+        raise _send_fail("pthread_sigqueue")
 
 
 def pidfd_send_signal(pidfd: int, sig: int, value: Optional[int]) -> None:
     if lib.fs_pidfd_send_signal(pidfd, sig, value is not None, value or 0) < 0:
-        raise _fail("pidfd_send_signal")
+        raise _send_fail("pidfd_send_signal")
 
 
 # ---- masks -----------------------------------------------------------------
@@ -150,7 +170,10 @@ class Batch:
         self._bytes = ffi.buffer(self.cdata)
 
     def records(self, n: int) -> Iterator[Record]:
-        return RECORD.iter_unpack(self._bytes[: n * RECORD.size])  # type: ignore[return-value]
+        return RECORD.iter_unpack(self._bytes[: n * RECORD.size])
+
+    def first(self) -> Record:
+        return RECORD.unpack_from(self._bytes)
 
     def values(self, n: int) -> List[int]:
         """Only the si_value of the first n records, without building records."""
@@ -173,17 +196,28 @@ class Exchange:
     """One send-then-wait round trip per C call, its arguments preallocated."""
 
     def __init__(self, pid: int, sig: int, wait_mask: int, timeout_ns: int) -> None:
-        self._args = ffi.new("fs_exchange *", {
+        self._args: Any = ffi.new("fs_exchange *", {
             "pid": pid, "sig": sig, "wait_set": wait_mask, "timeout_ns": timeout_ns,
         })
         self.batch = Batch(1)
 
     def once(self, value: int) -> int:
         self._args.value = value
-        n = lib.fs_exchange_once(self._args, self.batch.cdata)
+        return self.result(lib.fs_exchange_once(self._args, self.batch.cdata), ffi.errno)
+
+    def result(self, n: int, err: int) -> int:
+        """fs_exchange_once()'s n (with the errno it left) as a record count,
+        or the exception: -1 the send failed, -2 the wait did."""
+        if n == -1:
+            raise send_error(err, "sigqueue")
         if n < 0:
-            raise _fail("sigqueue" if n == -1 else "sigtimedwait")
+            raise os_error(err, "sigtimedwait" if self._args.timeout_ns >= 0 else "sigwaitinfo")
         return int(n)
+
+    def addresses(self) -> Tuple[int, int]:
+        """Where the arguments and the landing record are, for pyfast.c."""
+        return (int(ffi.cast("uintptr_t", self._args)),
+                int(ffi.cast("uintptr_t", self.batch.cdata)))
 
 
 def signalfd(fd: int, mask: int, nonblock: bool) -> int:
@@ -243,6 +277,9 @@ class Ring:
     def interrupt(self) -> None:
         lib.fs_ring_interrupt(self._ptr)
 
+    def shutdown(self) -> None:
+        lib.fs_ring_shutdown(self._ptr)
+
     def counts(self, sig: int) -> Tuple[int, int, int]:
         c = self._counts
         lib.fs_ring_counts(self._ptr, sig, c, c + 1, c + 2)
@@ -256,3 +293,41 @@ class Ring:
 
 def handler_installed(sig: int) -> bool:
     return bool(lib.fs_handler_installed(sig))
+
+
+# ---- bench: the pure-C references of csrc/refbench.c ------------------------
+
+REF_SIGWAITINFO: int = lib.FS_REF_SIGWAITINFO
+REF_SIGNALFD: int = lib.FS_REF_SIGNALFD
+REF_HANDLER: int = lib.FS_REF_HANDLER
+_REF_SENT_FIELDS = ("sent", "eagain", "start_ns", "end_ns")
+_REF_RECV_FIELDS = ("received", "unique", "out_of_order", "duplicates", "foreign",
+                    "first_ns", "last_ns", "end_ns")
+
+
+def ref_flood(pid: int, sig: int, n: int, end_sig: int, glibc: bool = False) -> Dict[str, int]:
+    """C sender: values 0..n-1 on sig, then -1 on end_sig (0: none)."""
+    out = ffi.new("fs_ref_sent *")
+    flags = lib.FS_REF_GLIBC if glibc else 0
+    if lib.fs_ref_flood(pid, sig, n, end_sig, flags, out) < 0:
+        raise _fail("sigqueue")
+    return {name: int(getattr(out, name)) for name in _REF_SENT_FIELDS}
+
+
+def ref_receive(kind: int, sig: int, end_sig: int, n: int, idle_ns: int,
+                ready_fd: int) -> Dict[str, int]:
+    """C receiver of a flood; writes a byte to ready_fd once set up."""
+    out = ffi.new("fs_ref_recv *")
+    if lib.fs_ref_receive(kind, sig, end_sig, n, idle_ns, ready_fd, out) < 0:
+        raise _fail("fs_ref_receive")
+    return {name: int(getattr(out, name)) for name in _REF_RECV_FIELDS}
+
+
+def ref_pingpong(peer: int, send_sig: int, wait_sig: int, rounds: int, timeout_ns: int,
+                 client: bool) -> List[int]:
+    """C ping-pong; a client returns each round trip in ns, a server []."""
+    rtts = ffi.new("int64_t[]", rounds) if client else ffi.NULL
+    done = lib.fs_ref_pingpong(peer, send_sig, wait_sig, rounds, timeout_ns, rtts)
+    if done < 0:
+        raise _fail("fs_ref_pingpong")
+    return list(rtts[0:done]) if client else []

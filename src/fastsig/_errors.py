@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+from typing import Any, Tuple
 
 
 class FastsigError(Exception):
@@ -26,15 +27,29 @@ class QueueFull(BlockingIOError, FastsigError):
         self.sent = sent
         self.syscall = syscall
 
+    def __reduce__(self) -> Tuple[Any, ...]:
+        # OSError pickles its (errno, strerror) args, which are not this __init__'s.
+        return (type(self), (self.syscall, self.sent))
+
 
 class SignalBusy(ValueError, FastsigError):
     """The signal is already routed to another Listener in this process."""
 
 
 def os_error(err: int, syscall: str) -> OSError:
-    """The OSError subclass matching err (ProcessLookupError, ...), naming the syscall."""
-    if err == errno.EAGAIN:
-        return QueueFull(syscall)
+    """The OSError subclass matching err (ProcessLookupError, ...), naming the syscall.
+
+    The syscall is also kept as ``exc.syscall`` for code that dispatches on it.
+    """
     exc = OSError(err, f"{syscall}: {os.strerror(err)}")
-    exc.filename = syscall
+    exc.syscall = syscall  # type: ignore[attr-defined]
+    return exc
+
+
+def send_error(err: int, syscall: str, sent: int = 0) -> OSError:
+    """os_error() for a send: EAGAIN is backpressure and becomes QueueFull."""
+    if err == errno.EAGAIN:
+        return QueueFull(syscall, sent)
+    exc = os_error(err, syscall)
+    exc.sent = sent  # type: ignore[attr-defined]
     return exc

@@ -8,23 +8,33 @@ results only add fields. Arguments are checked before any syscall.
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
+import signal
 import sys
 import time
-from typing import Iterable, Iterator, List, Optional, Sequence, Set, Union
+from array import array
+from typing import Callable, Iterable, Iterator, List, Optional, Protocol, Set, Union
 
 from . import _core
-from ._errors import QueueFull
-from ._names import SignalLike, SignalSet, mask_of, set_of, signum
+from ._errors import QueueFull, send_error
+from ._names import NAME_CACHE, SignalLike, SignalSet, as_signal, mask_of, set_of, signum, signum_or_probe
 from ._siginfo import SigInfo, first, from_batch
 
-_VALUE_BITS = 8 * _core.ffi.sizeof("void *")
+_VALUE_BITS = _core.POINTER_BITS
 _VALUE_MIN = -(1 << (_VALUE_BITS - 1))
 _VALUE_MAX = (1 << (_VALUE_BITS - 1)) - 1
 _PID_MAX = (1 << 31) - 1
+# pthread_t is an unsigned long, as the stdlib's pthread_kill() converts it.
+_THREAD_MAX = (1 << _core.ULONG_BITS) - 1
 # An unbounded retry waits in slices this long, so Ctrl-C still gets through.
 _SLICE_NS = 100_000_000
+# The largest batch one call may return: 64 Ki records (4.5 MiB), more than a
+# default RLIMIT_SIGPENDING lets one process queue, and never a runaway malloc.
+MAX_BATCH = 1 << 16
+# Timeouts past this many seconds (~146 years) mean "forever".
+_FOREVER_S = (1 << 62) / 1e9
 
 
 def _int(name: str, value: object) -> int:
@@ -58,9 +68,17 @@ def timeout_ns(timeout: Optional[float]) -> int:
         raise TypeError(f"timeout must be a number of seconds or None, not {type(timeout).__name__}")
     if math.isnan(timeout) or timeout < 0:
         raise ValueError(f"timeout must be non-negative, not {timeout!r}")
-    if math.isinf(timeout):
+    if timeout >= _FOREVER_S:
         return -1
     return int(timeout * 1e9)
+
+
+def _batch_size(max: object) -> int:
+    """A batch's capacity: its records are allocated up front, so it is bounded."""
+    size = _int("max", max)
+    if not 1 <= size <= MAX_BATCH:
+        raise ValueError(f"max must be in 1..{MAX_BATCH}, not {size}")
+    return size
 
 
 def _remaining(deadline: Optional[int]) -> int:
@@ -76,8 +94,7 @@ def _deadline(ns: int) -> Optional[int]:
 def kill(pid: int, sig: SignalLike) -> None:
     """kill(2): pid > 0 one process, 0 my process group, -1 every process I may
     signal, < -1 the process group -pid. ``sig`` may be 0 to probe."""
-    number = 0 if sig == 0 else signum(sig)
-    _core.kill(_pid(pid), number)
+    _core.kill(_pid(pid), signum_or_probe(sig))
 
 
 def killpg(pgid: int, sig: SignalLike) -> None:
@@ -85,7 +102,7 @@ def killpg(pgid: int, sig: SignalLike) -> None:
     number = _pid(pgid)
     if number < 0:
         raise ValueError(f"process group {number} must be >= 0")
-    _core.kill(-number if number else 0, 0 if sig == 0 else signum(sig))
+    _core.kill(-number if number else 0, signum_or_probe(sig))
 
 
 def raise_signal(signalnum: SignalLike) -> None:
@@ -93,20 +110,52 @@ def raise_signal(signalnum: SignalLike) -> None:
     _core.raise_signal(signum(signalnum))
 
 
-def sigqueue(pid: int, sig: SignalLike, value: int = 0) -> None:
-    """Queue a signal with an integer payload to process pid (one syscall).
-
-    Real-time signals queue in order, lowest number first; standard signals
-    (1-31) coalesce in the kernel while pending, payload included. A full queue
-    raises QueueFull (a BlockingIOError): nothing is dropped silently.
-    """
+def _sigqueue_checked(pid: int, sig: SignalLike, value: int = 0) -> None:
+    """sigqueue() with every argument checked; the C fast path's fallback."""
     _core.sigqueue(_pid(pid, positive=True), signum(sig), _value(value))
+
+
+def _raise_send_error(err: int, syscall: str) -> None:
+    """Called by the C fast path when its send failed."""
+    raise send_error(err, syscall)
+
+
+class _Sigqueue(Protocol):
+    def __call__(self, pid: int, sig: SignalLike, value: int = 0) -> None: ...
+
+
+# The C builtin (csrc/pyfast.c) where it exists: os.kill()'s cost per call,
+# where a Python wrapper over a cffi call costs 1.3-2x that. It accepts only
+# arguments already valid (names through the cache the checked path fills) and
+# leaves every other case to _sigqueue_checked.
+_signal_names = NAME_CACHE
+sigqueue: _Sigqueue = (
+    globals()["_sigqueue_fast"] if _core.export_fast_sigqueue(__name__) else _sigqueue_checked
+)
+# Exchange's fast path, exported with _sigqueue_fast (csrc/pyfast.c).
+_bind_exchange: Optional[Callable[..., Callable[[int], Optional[int]]]] = globals().get("_bind_exchange")
+_NOT_TAKEN = -3  # FS_EXCHANGE_NOT_INT in pyfast.c: slow() must send value itself
+
+
+def _values_array(values: Iterable[int]) -> array[int]:
+    """values as an int64 array, converted at C speed; a bad value raises the
+    same error sigqueue() would, naming it."""
+    seq = values if isinstance(values, (list, tuple)) else list(values)
+    try:
+        arr = array("q", seq)
+    except (TypeError, OverflowError):
+        arr = None
+    if arr is None or (_VALUE_BITS < 64 and arr and not _VALUE_MIN <= min(arr) <= max(arr) <= _VALUE_MAX):
+        for value in seq:
+            _value(value)
+        raise TypeError(f"values must be ints, not {values!r}")  # pragma: no cover
+    return arr
 
 
 def sigqueue_many(
     pid: int,
     sig: SignalLike,
-    values: Union[Sequence[int], Iterable[int]],
+    values: Iterable[int],
     *,
     timeout: Optional[float] = 0.0,
 ) -> int:
@@ -115,65 +164,77 @@ def sigqueue_many(
     When the receiver's queue is full (EAGAIN): ``timeout=0`` raises QueueFull at
     once (its ``sent`` says how many went); ``timeout > 0`` retries with backoff
     for up to that many seconds, then raises QueueFull; ``timeout=None`` retries
-    until everything is sent. A ``range`` with step 1 is sent without building
-    an array.
+    until everything is sent. Any other failure raises the matching OSError,
+    whose ``sent`` also counts what went before it. A ``range`` with step 1 is
+    sent without building an array.
     """
     target, number = _pid(pid, positive=True), signum(sig)
     budget = timeout_ns(timeout)
-    if isinstance(values, range) and values.step == 1 and len(values):
-        _value(values.start), _value(values.stop - 1)
-        send = lambda done, ns: sender.send_range(  # noqa: E731
-            target, number, values.start + done, len(values) - done, ns)
-        total = len(values)
+    sender = _core.BulkSender()
+    send: Callable[[int, int], int]
+    if isinstance(values, range) and values.step == 1:
+        if values:
+            _value(values[0]), _value(values[-1])
+        start, total = values.start, len(values)
+
+        def send(done: int, ns: int) -> int:
+            return sender.send_range(target, number, start + done, total - done, ns)
     else:
-        items = [_value(v) for v in values]
-        send = lambda done, ns: sender.send_values(target, number, items[done:], ns)  # noqa: E731
-        total = len(items)
-    sender = _core.Sender()
+        arr = _values_array(values)
+
+        def send(done: int, ns: int) -> int:
+            return sender.send_values(target, number, arr, done, ns)
+
     if budget >= 0:
         return send(0, budget)
     done = 0
-    while True:  # retry forever, but come back to Python between slices
+    while True:  # retry until all is sent, back in Python between slices
         try:
             return done + send(done, _SLICE_NS)
         except QueueFull as full:
             done += full.sent
-            if done >= total:
-                return done
+        except OSError as exc:
+            exc.sent = done + getattr(exc, "sent", 0)  # type: ignore[attr-defined]
+            raise
+
+
+def _thread(thread_id: object, syscall: str) -> int:
+    ident = _int("thread_id", thread_id)
+    if not 0 <= ident <= _THREAD_MAX:
+        raise OverflowError(f"thread_id {ident} does not fit in a pthread_t")
+    # pthread_kill() on an id that is not a live thread is undefined behaviour
+    # (the stdlib segfaults); only hand the C library ids of live Python threads.
+    if ident not in sys._current_frames():
+        raise ProcessLookupError(errno.ESRCH, f"{syscall}: no live Python thread with id {ident}")
+    return ident
 
 
 def pthread_kill(thread_id: int, signalnum: SignalLike) -> None:
     """Send a signal to a thread of this process, like signal.pthread_kill().
 
     Unlike the stdlib, an id that is not a live Python thread raises
-    ProcessLookupError instead of crashing the interpreter.
+    ProcessLookupError instead of crashing the interpreter (a thread that
+    exits between that check and the call is still the C library's business).
     """
-    _core.pthread_kill(_thread(thread_id), 0 if signalnum == 0 else signum(signalnum))
+    _core.pthread_kill(_thread(thread_id, "pthread_kill"), signum_or_probe(signalnum))
 
 
 def pthread_sigqueue(thread_id: int, sig: SignalLike, value: int = 0) -> None:
-    """Queue a signal with a payload to one thread of this process (glibc)."""
-    _core.pthread_sigqueue(_thread(thread_id), signum(sig), _value(value))
-
-
-def _thread(thread_id: object) -> int:
-    ident = _int("thread_id", thread_id)
-    # pthread_kill() on an id that is not a live thread is undefined behaviour
-    # (the stdlib segfaults); only hand the C library ids we know are alive.
-    if ident not in sys._current_frames():
-        raise ProcessLookupError(3, f"pthread_kill: no live Python thread with id {ident}")
-    return ident
+    """Queue a signal with a payload to one thread of this process (glibc):
+    si_code SI_QUEUE, delivered to that thread only."""
+    _core.pthread_sigqueue(_thread(thread_id, "pthread_sigqueue"), signum(sig), _value(value))
 
 
 def pidfd_send_signal(pidfd: int, sig: SignalLike, value: Optional[int] = None) -> None:
     """Signal the process behind a pidfd (race-free against pid reuse).
 
-    With a value, the signal carries SI_QUEUE siginfo, as sigqueue() would.
+    Without a value the signal arrives as from kill() (SI_USER); with one it
+    carries SI_QUEUE info and the value, as from sigqueue().
     """
     fd = _int("pidfd", pidfd)
     if fd < 0:
         raise ValueError(f"pidfd must be >= 0, not {fd}")
-    _core.pidfd_send_signal(fd, signum(sig), None if value is None else _value(value))
+    _core.pidfd_send_signal(fd, signum_or_probe(sig), None if value is None else _value(value))
 
 
 # ---- masks -----------------------------------------------------------------
@@ -181,29 +242,32 @@ def pidfd_send_signal(pidfd: int, sig: SignalLike, value: Optional[int] = None) 
 _HOWS = (_core.SIG_BLOCK, _core.SIG_UNBLOCK, _core.SIG_SETMASK)
 
 
-def _how(how: object) -> int:
+def _how(how: object, syscall: str) -> int:
     number = _int("how", how)
     if number not in _HOWS:
-        raise ValueError(f"how must be SIG_BLOCK, SIG_UNBLOCK or SIG_SETMASK, not {number}")
+        # The stdlib passes it on and gets EINVAL; same type, but before the call.
+        raise OSError(errno.EINVAL, f"{syscall}: how must be SIG_BLOCK, SIG_UNBLOCK "
+                      f"or SIG_SETMASK, not {number}")
     return number
 
 
-def pthread_sigmask(how: int, mask: SignalSet) -> Set[object]:
+def pthread_sigmask(how: int, mask: SignalSet) -> Set[Union[signal.Signals, int]]:
     """Change the calling thread's mask; returns the previous one as a set.
 
-    SIGKILL and SIGSTOP are accepted and silently left unblocked, as the kernel does.
+    SIGKILL and SIGSTOP are accepted and silently left unblocked, as the kernel
+    does, so blocking ``valid_signals()`` works.
     """
-    return set_of(_core.pthread_sigmask(_how(how), mask_of(mask)))  # type: ignore[arg-type]
+    return set_of(_core.pthread_sigmask(_how(how, "pthread_sigmask"), mask_of(mask)))
 
 
-def sigprocmask(how: int, mask: SignalSet) -> Set[object]:
+def sigprocmask(how: int, mask: SignalSet) -> Set[Union[signal.Signals, int]]:
     """sigprocmask(2); in a threaded process the same as pthread_sigmask()."""
-    return set_of(_core.sigprocmask(_how(how), mask_of(mask)))  # type: ignore[arg-type]
+    return set_of(_core.sigprocmask(_how(how, "sigprocmask"), mask_of(mask)))
 
 
-def sigpending() -> Set[object]:
+def sigpending() -> Set[Union[signal.Signals, int]]:
     """The signals pending for the calling thread or the process."""
-    return set_of(_core.sigpending())  # type: ignore[arg-type]
+    return set_of(_core.sigpending())
 
 
 @contextlib.contextmanager
@@ -219,44 +283,60 @@ def blocked(sigs: SignalSet) -> Iterator[None]:
 
 # ---- waiting ---------------------------------------------------------------
 
-def _wait_mask(sigs: SignalSet) -> int:
+def _wait_mask(sigs: SignalSet, *, forever: bool = True) -> int:
     mask = mask_of(sigs, allow_uncatchable=False)
-    if not mask:
-        raise ValueError("cannot wait for an empty set of signals: it would block forever")
+    if not mask and forever:
+        raise ValueError("cannot wait for an empty set of signals with no timeout: "
+                         "it would block forever")
     return mask
 
 
 def _wait_into(batch: _core.Batch, mask: int, max_records: int, ns: int) -> int:
-    """sigtimedwait with PEP 475: on EINTR let Python handlers run, then retry
-    with the time that is left."""
-    deadline = _deadline(ns)
+    """sigtimedwait with PEP 475: on EINTR let Python handlers run (the loop's
+    jump back gives the interpreter its chance), then retry with the time left."""
+    deadline = time.monotonic_ns() + ns if ns > 0 else None
     while True:
         try:
-            return _core.sigwaitinfo_many(mask, batch, max_records, _remaining(deadline))
+            return _core.sigwaitinfo_many(mask, batch, max_records, ns)
         except InterruptedError:
-            continue
+            if deadline is not None:
+                ns = max(0, deadline - time.monotonic_ns())
 
 
-def sigwait(sigset: SignalSet) -> int:
-    """Wait for one of sigset (blocked in the calling thread); returns its number."""
-    batch = _core.Batch(1)
-    _wait_into(batch, _wait_mask(sigset), 1, -1)
-    return first(batch).si_signo  # type: ignore[union-attr]
+# Single-record landing zones for sigwait/sigwaitinfo/sigtimedwait, reused. A
+# stack, not one per thread: a Python handler that runs between a wait and the
+# read of its result may wait itself, and must not get the same buffer.
+_spare_batches: List[_core.Batch] = []
+
+
+def _wait_one(sigset: SignalSet, ns: int) -> Optional[SigInfo]:
+    mask = _wait_mask(sigset, forever=ns < 0)
+    try:
+        batch = _spare_batches.pop()
+    except IndexError:
+        batch = _core.Batch(1)
+    try:
+        return first(batch) if _wait_into(batch, mask, 1, ns) else None
+    finally:
+        _spare_batches.append(batch)
+
+
+def sigwait(sigset: SignalSet) -> Union[signal.Signals, int]:
+    """Wait for one of sigset (blocked in the calling thread); returns its
+    number as a signal.Signals member, like signal.sigwait()."""
+    return as_signal(sigwaitinfo(sigset).si_signo)
 
 
 def sigwaitinfo(sigset: SignalSet) -> SigInfo:
     """Wait for one of sigset; returns its SigInfo (a superset of struct_siginfo)."""
-    batch = _core.Batch(1)
-    _wait_into(batch, _wait_mask(sigset), 1, -1)
-    return first(batch)  # type: ignore[return-value]
+    return _wait_one(sigset, -1)  # type: ignore[return-value]  # never None without a timeout
 
 
 def sigtimedwait(sigset: SignalSet, timeout: float) -> Optional[SigInfo]:
     """Like sigwaitinfo() with a timeout in seconds; None when it runs out."""
-    batch = _core.Batch(1)
-    if _wait_into(batch, _wait_mask(sigset), 1, timeout_ns(timeout)) == 0:
-        return None
-    return first(batch)
+    if timeout is None:
+        raise TypeError("sigtimedwait() needs a timeout in seconds; use sigwaitinfo() to wait forever")
+    return _wait_one(sigset, timeout_ns(timeout))
 
 
 def sigwaitinfo_many(
@@ -264,12 +344,11 @@ def sigwaitinfo_many(
 ) -> List[SigInfo]:
     """Block for the first signal of sigset, then take every one already pending,
     up to max, in the same C call: the high-rate receive path. [] on timeout."""
-    limit = _int("max", max)
-    if limit < 1:
-        raise ValueError(f"max must be >= 1, not {limit}")
+    limit = _batch_size(max)
+    ns = timeout_ns(timeout)
+    mask = _wait_mask(sigset, forever=ns < 0)
     batch = _core.Batch(limit)
-    n = _wait_into(batch, _wait_mask(sigset), limit, timeout_ns(timeout))
-    return from_batch(batch, n)
+    return from_batch(batch, _wait_into(batch, mask, limit, ns))
 
 
 class Waiter:
@@ -281,9 +360,7 @@ class Waiter:
 
     def __init__(self, sigset: SignalSet, max: int = 256) -> None:
         self._mask = _wait_mask(sigset)
-        self._max = _int("max", max)
-        if self._max < 1:
-            raise ValueError(f"max must be >= 1, not {self._max}")
+        self._max = _batch_size(max)
         self._batch = _core.Batch(self._max)
 
     def wait(self, timeout: Optional[float] = None) -> List[SigInfo]:
@@ -302,6 +379,24 @@ class Exchange:
         self._ns = timeout_ns(timeout)
         self._mask = _wait_mask(reply_sigs)
         self._core = _core.Exchange(_pid(pid, positive=True), signum(sig), self._mask, self._ns)
+        core, mask, ns = self._core, self._mask, self._ns
+
+        # Everything but a completed round trip with an int value. It must not
+        # refer to self: the C builtin holds it, out of the cycle GC's sight.
+        def slow(value: object, n: int, err: int) -> Optional[int]:
+            try:
+                n = core.once(_value(value)) if n == _NOT_TAKEN else core.result(n, err)
+            except InterruptedError:
+                # The send went out; only the wait was interrupted: finish it.
+                n = _wait_into(core.batch, mask, 1, ns)
+            return core.batch.values(1)[0] if n else None
+
+        def send_wait_value(value: int = 0) -> Optional[int]:
+            return slow(value, _NOT_TAKEN, 0)
+
+        self.send_wait_value: Callable[[int], Optional[int]] = (
+            send_wait_value if _bind_exchange is None
+            else _bind_exchange(*core.addresses(), slow, core))
 
     def send_wait(self, value: int = 0) -> Optional[SigInfo]:
         """Send value, wait for one reply; None if the timeout ran out."""
@@ -309,11 +404,9 @@ class Exchange:
             return None
         return first(self._core.batch)
 
-    def send_wait_value(self, value: int = 0) -> Optional[int]:
-        """Like send_wait(), returning only the reply's si_value."""
-        if self._exchange(value) == 0:
-            return None
-        return self._core.batch.values(1)[0]
+    # send_wait_value(value) -> Optional[int], set by __init__: like
+    # send_wait(), returning only the reply's si_value. A C builtin where
+    # pyfast.c exists (one crossing, no Python frame), else `slow` above.
 
     def _exchange(self, value: int) -> int:
         try:
@@ -335,12 +428,12 @@ class SignalFD:
     child's own pending signals.
     """
 
+    _fd = -1  # until the fd exists, so that __del__ of a failed __init__ is quiet
+
     def __init__(self, sigs: SignalSet, *, nonblocking: bool = False, max: int = 256) -> None:
         if not _core.HAVE_SIGNALFD:
             raise NotImplementedError("signalfd is not available on this platform")
-        self._max = _int("max", max)
-        if self._max < 1:
-            raise ValueError(f"max must be >= 1, not {self._max}")
+        self._max = _batch_size(max)
         self._nonblocking = bool(nonblocking)
         self._reader = _core.SignalfdReader(self._max)
         self._fd = _core.signalfd(-1, _wait_mask(sigs), self._nonblocking)
@@ -387,7 +480,7 @@ class SignalFD:
         if self._fd < 0:
             raise ValueError("I/O operation on closed SignalFD")
 
-    def __enter__(self) -> "SignalFD":
+    def __enter__(self) -> SignalFD:
         return self
 
     def __exit__(self, *exc: object) -> None:

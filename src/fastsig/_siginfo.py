@@ -18,6 +18,13 @@ POLL_* (SIGIO)          si_band, si_fd
 SI_KERNEL               nothing more
 =====================  ==========================================================
 
+``SigInfo.code`` gives si_code as an enum: SiCode for the codes every signal
+shares, CldCode/SegvCode/BusCode/FpeCode/IllCode/PollCode for the positive
+ones, whose meaning depends on the signal. tgkill() (pthread_kill, raise)
+reports SI_TKILL on most kernels and SI_USER on some (Linux 6.18 here).
+``si_value`` is the pointer-width sival_ptr as sent; ``si_int`` is its
+sival_int view.
+
 ``tid`` (the thread whose handler ran) and ``time_ns`` (CLOCK_MONOTONIC at
 delivery) are set only by the handler ring; other paths leave them 0.
 """
@@ -26,37 +33,115 @@ from __future__ import annotations
 
 import enum
 import signal
-from typing import NamedTuple, Optional, Union
+import sys
+from typing import Dict, NamedTuple, Type, Union
 
 from . import _core
 from ._names import as_signal, signame
 
-SiCode = enum.IntEnum("SiCode", _core.SI_CODES)  # type: ignore[misc]
-SiCode.__doc__ = "The si_code values every signal shares (negative: sent by a process)."
+_SI = _core.SI_CODES
+_BY_SIGNAL = _core.SIGNAL_CODES
 
-_KERNEL_SENDER_CODES = frozenset({_core.SI_CODES["SI_USER"], _core.SI_CODES["SI_TKILL"]})
 
-_CODE_NAMES = {
-    signal.SIGCHLD: _core.SIGNAL_CODES["CLD"],
-    signal.SIGSEGV: _core.SIGNAL_CODES["SEGV"],
-    signal.SIGBUS: _core.SIGNAL_CODES["BUS"],
-    signal.SIGFPE: _core.SIGNAL_CODES["FPE"],
-    signal.SIGILL: _core.SIGNAL_CODES["ILL"],
-    signal.SIGIO: _core.SIGNAL_CODES["POLL"],
+class SiCode(enum.IntEnum):
+    """The si_code values every signal shares (<= 0: sent by a process)."""
+
+    SI_USER = _SI["SI_USER"]
+    SI_KERNEL = _SI["SI_KERNEL"]
+    SI_QUEUE = _SI["SI_QUEUE"]
+    SI_TIMER = _SI["SI_TIMER"]
+    SI_MESGQ = _SI["SI_MESGQ"]
+    SI_ASYNCIO = _SI["SI_ASYNCIO"]
+    SI_SIGIO = _SI["SI_SIGIO"]
+    SI_TKILL = _SI["SI_TKILL"]
+
+
+# Positive si_code values mean something only together with the signal.
+class CldCode(enum.IntEnum):
+    """si_code of a SIGCHLD the kernel sent: what happened to the child."""
+
+    CLD_EXITED = _BY_SIGNAL["CLD"]["CLD_EXITED"]
+    CLD_KILLED = _BY_SIGNAL["CLD"]["CLD_KILLED"]
+    CLD_DUMPED = _BY_SIGNAL["CLD"]["CLD_DUMPED"]
+    CLD_TRAPPED = _BY_SIGNAL["CLD"]["CLD_TRAPPED"]
+    CLD_STOPPED = _BY_SIGNAL["CLD"]["CLD_STOPPED"]
+    CLD_CONTINUED = _BY_SIGNAL["CLD"]["CLD_CONTINUED"]
+
+
+class SegvCode(enum.IntEnum):
+    SEGV_MAPERR = _BY_SIGNAL["SEGV"]["SEGV_MAPERR"]
+    SEGV_ACCERR = _BY_SIGNAL["SEGV"]["SEGV_ACCERR"]
+
+
+class BusCode(enum.IntEnum):
+    BUS_ADRALN = _BY_SIGNAL["BUS"]["BUS_ADRALN"]
+    BUS_ADRERR = _BY_SIGNAL["BUS"]["BUS_ADRERR"]
+    BUS_OBJERR = _BY_SIGNAL["BUS"]["BUS_OBJERR"]
+
+
+class FpeCode(enum.IntEnum):
+    FPE_INTDIV = _BY_SIGNAL["FPE"]["FPE_INTDIV"]
+    FPE_INTOVF = _BY_SIGNAL["FPE"]["FPE_INTOVF"]
+    FPE_FLTDIV = _BY_SIGNAL["FPE"]["FPE_FLTDIV"]
+    FPE_FLTOVF = _BY_SIGNAL["FPE"]["FPE_FLTOVF"]
+    FPE_FLTUND = _BY_SIGNAL["FPE"]["FPE_FLTUND"]
+    FPE_FLTRES = _BY_SIGNAL["FPE"]["FPE_FLTRES"]
+    FPE_FLTINV = _BY_SIGNAL["FPE"]["FPE_FLTINV"]
+    FPE_FLTSUB = _BY_SIGNAL["FPE"]["FPE_FLTSUB"]
+
+
+class IllCode(enum.IntEnum):
+    ILL_ILLOPC = _BY_SIGNAL["ILL"]["ILL_ILLOPC"]
+    ILL_ILLOPN = _BY_SIGNAL["ILL"]["ILL_ILLOPN"]
+    ILL_ILLADR = _BY_SIGNAL["ILL"]["ILL_ILLADR"]
+    ILL_ILLTRP = _BY_SIGNAL["ILL"]["ILL_ILLTRP"]
+    ILL_PRVOPC = _BY_SIGNAL["ILL"]["ILL_PRVOPC"]
+    ILL_PRVREG = _BY_SIGNAL["ILL"]["ILL_PRVREG"]
+    ILL_COPROC = _BY_SIGNAL["ILL"]["ILL_COPROC"]
+    ILL_BADSTK = _BY_SIGNAL["ILL"]["ILL_BADSTK"]
+
+
+class PollCode(enum.IntEnum):
+    """si_code of a SIGIO/SIGPOLL about an fd."""
+
+    POLL_IN = _BY_SIGNAL["POLL"]["POLL_IN"]
+    POLL_OUT = _BY_SIGNAL["POLL"]["POLL_OUT"]
+    POLL_MSG = _BY_SIGNAL["POLL"]["POLL_MSG"]
+    POLL_ERR = _BY_SIGNAL["POLL"]["POLL_ERR"]
+    POLL_PRI = _BY_SIGNAL["POLL"]["POLL_PRI"]
+    POLL_HUP = _BY_SIGNAL["POLL"]["POLL_HUP"]
+
+
+_SIGNAL_CODE_ENUMS: Dict[int, Type[enum.IntEnum]] = {
+    int(signal.SIGCHLD): CldCode,
+    int(signal.SIGSEGV): SegvCode,
+    int(signal.SIGBUS): BusCode,
+    int(signal.SIGFPE): FpeCode,
+    int(signal.SIGILL): IllCode,
+    int(signal.SIGIO): PollCode,
 }
-_CODE_NAMES_BY_VALUE = {
-    sig: {value: name for name, value in names.items()} for sig, names in _CODE_NAMES.items()
-}
+
+_KERNEL_SENDER_CODES = frozenset({SiCode.SI_USER, SiCode.SI_TKILL})
+_VALUE_CODES = frozenset({SiCode.SI_QUEUE, SiCode.SI_TIMER, SiCode.SI_MESGQ, SiCode.SI_ASYNCIO})
+# sival_int shares its bytes with sival_ptr: the low half on little-endian
+# machines, the high half on 64-bit big-endian ones.
+_INT_SHIFT = 32 if sys.byteorder == "big" and _core.POINTER_BITS == 64 else 0
+
+
+def code_enum(signo: int, code: int) -> Union[enum.IntEnum, int]:
+    """si_code as its enum member (SiCode, CldCode, SegvCode, ...), else the int."""
+    try:
+        if code <= 0 or code == SiCode.SI_KERNEL:
+            return SiCode(code)
+        return _SIGNAL_CODE_ENUMS[signo](code)
+    except (KeyError, ValueError):
+        return code
 
 
 def code_name(signo: int, code: int) -> str:
     """'SI_QUEUE', 'CLD_EXITED', 'SEGV_MAPERR', ... or the number if unknown."""
-    if code <= 0 or code == _core.SI_CODES["SI_KERNEL"]:
-        try:
-            return SiCode(code).name
-        except ValueError:
-            return str(code)
-    return _CODE_NAMES_BY_VALUE.get(signo, {}).get(code, str(code))
+    member = code_enum(signo, code)
+    return member.name if isinstance(member, enum.IntEnum) else str(code)
 
 
 class SigInfo(NamedTuple):
@@ -84,18 +169,17 @@ class SigInfo(NamedTuple):
         return as_signal(self.si_signo)
 
     @property
-    def code(self) -> Union[SiCode, int]:
-        """si_code as a SiCode member where it is one of the shared codes."""
-        try:
-            return SiCode(self.si_code)
-        except ValueError:
-            return self.si_code
+    def code(self) -> Union[enum.IntEnum, int]:
+        """si_code as an enum member: SiCode for the codes every signal shares
+        (SI_USER, SI_QUEUE, ...), CldCode, SegvCode, BusCode, FpeCode, IllCode
+        or PollCode for the signal-specific positive ones; the int if unknown."""
+        return code_enum(self.si_signo, self.si_code)
 
     @property
     def si_int(self) -> int:
-        """si_value's sival_int view: the low 32 bits, signed."""
-        low = self.si_value & 0xFFFFFFFF
-        return low - (1 << 32) if low >= 1 << 31 else low
+        """si_value's sival_int view (what a sender's sival_int reads as), signed."""
+        word = (self.si_value >> _INT_SHIFT) & 0xFFFFFFFF
+        return word - (1 << 32) if word >= 1 << 31 else word
 
     @property
     def sender_is_kernel_verified(self) -> bool:
@@ -114,7 +198,7 @@ class SigInfo(NamedTuple):
             parts.append(f"from pid {self.si_pid} uid {self.si_uid}")
         if self.si_signo == signal.SIGCHLD and self.si_code > 0:
             parts.append(f"status={self.si_status}")
-        if self.si_value:
+        if self.si_value or self.si_code in _VALUE_CODES:
             parts.append(f"value={self.si_value}")
         if self.si_addr:
             parts.append(f"addr={self.si_addr:#x}")
@@ -137,5 +221,6 @@ def from_batch(batch: _core.Batch, n: int) -> list[SigInfo]:
     return [_make(SigInfo, record) for record in batch.records(n)]
 
 
-def first(batch: _core.Batch) -> Optional[SigInfo]:
-    return from_batch(batch, 1)[0]
+def first(batch: _core.Batch) -> SigInfo:
+    """The first record of a batch that holds at least one."""
+    return _make(SigInfo, batch.first())
