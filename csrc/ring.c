@@ -42,6 +42,7 @@ struct fs_ring {
     _Atomic uint64_t tail;       /* next slot producers claim */
     _Atomic uint64_t head;       /* next slot readers take */
     _Atomic int armed;           /* a reader may be asleep: wake it */
+    _Atomic int closing;         /* fs_ring_shutdown() ran: hold nothing back */
     _Atomic uint64_t attached;   /* mask of signals routed here */
     _Atomic int32_t reader_tid;  /* the thread that read last */
     _Atomic int32_t throttled_tid;
@@ -110,6 +111,16 @@ void fs_ring_interrupt(fs_ring *ring)
     write_wake_fd(ring);
 }
 
+/* The first step of a close: hold nothing back from now on, and wake the
+ * readers, whose next drain lets in what their thread held back while our
+ * handler is still there to record it. */
+void fs_ring_shutdown(fs_ring *ring)
+{
+    atomic_store(&ring->closing, 1);
+    atomic_store(&ring->reader_tid, 0);
+    write_wake_fd(ring);
+}
+
 static uint64_t fill_of(const fs_ring *ring)
 {
     return atomic_load(&ring->tail) - atomic_load(&ring->head);
@@ -152,7 +163,8 @@ static void push(fs_ring *ring, int sig, const siginfo_t *si, int32_t tid)
 static void throttle(fs_ring *ring, int sig, int32_t tid, void *context)
 {
 #ifdef FS_HAVE_THROTTLE
-    if (tid != atomic_load(&ring->reader_tid) || fill_of(ring) <= ring->mask / 2)
+    if (tid != atomic_load(&ring->reader_tid) || fill_of(ring) <= ring->mask / 2
+        || atomic_load(&ring->closing))
         return;
     sigaddset(&((ucontext_t *)context)->uc_sigmask, sig);
     atomic_store(&ring->throttled_tid, tid);
@@ -232,6 +244,7 @@ static void reset_slots(fs_ring *ring)
     atomic_store(&ring->tail, 0);
     atomic_store(&ring->head, 0);
     atomic_store(&ring->armed, 0);
+    atomic_store(&ring->closing, 0);
     atomic_store(&ring->reader_tid, 0);
     atomic_store(&ring->throttled_tid, 0);
     atomic_store(&ring->throttled, 0);
@@ -377,6 +390,11 @@ int fs_ring_detach(fs_ring *ring, int sig)
         errno = ENOENT;
         return -1;
     }
+    /* Signals the throttle holds back in this thread meet our handler, not
+     * the previous action (SIG_DFL ends the process for a real-time signal):
+     * stop throttling, then let them in; each is recorded or counted dropped. */
+    atomic_store(&ring->reader_tid, 0);
+    release_throttle(ring, (uint64_t)1 << (sig - 1));
     /* Restore exactly what was there, unless someone (signal.signal(), say)
      * replaced our handler meanwhile: theirs stays. */
     int rc = 0;
@@ -387,7 +405,6 @@ int fs_ring_detach(fs_ring *ring, int sig)
     atomic_store(&chain_flags[sig], 0);
     atomic_fetch_and(&ring->attached, ~((uint64_t)1 << (sig - 1)));
     wait_for_handlers((uint64_t)1 << (sig - 1));
-    release_throttle(ring, (uint64_t)1 << (sig - 1));
     errno = saved;
     return rc;
 }
@@ -437,12 +454,14 @@ static int take(fs_ring *ring, fs_info *out)
  * producers nothing, a sleeping reader is woken exactly once. */
 int fs_ring_drain(fs_ring *ring, fs_info *out, int max)
 {
-    atomic_store(&ring->reader_tid, reader_tid());
+    if (!atomic_load(&ring->closing))
+        atomic_store(&ring->reader_tid, reader_tid());
     int n = 0;
     for (;;) {
         while (n < max && take(ring, &out[n]))
             n++;
-        if (fill_of(ring) <= ring->mask / 4)
+        /* Down to a quarter, or closing: let held-back signals in again. */
+        if (fill_of(ring) <= ring->mask / 4 || atomic_load(&ring->closing))
             release_throttle(ring, ~(uint64_t)0);
         if (n == max)
             return n;

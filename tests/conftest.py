@@ -54,12 +54,11 @@ def run_in_child(fn: Callable[..., Any], *args: Any, timeout: float = 30.0, **kw
     os.close(write_fd)
     deadline = time.monotonic() + timeout
     chunks = []
+    reaped = False
     try:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
                 raise ChildFailed(f"child timed out after {timeout} s")
             ready, _, _ = select.select([read_fd], [], [], left)
             if ready:
@@ -67,9 +66,13 @@ def run_in_child(fn: Callable[..., Any], *args: Any, timeout: float = 30.0, **kw
                 if not chunk:
                     break
                 chunks.append(chunk)
+        _, status = os.waitpid(pid, 0)
+        reaped = True
     finally:
         os.close(read_fd)
-    _, status = os.waitpid(pid, 0)
+        if not reaped:  # timed out, or pytest-timeout / Ctrl-C interrupted us
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
     if not chunks:
         raise ChildFailed(f"child died without reporting (wait status {status:#x}"
                           f"{', signal ' + str(os.WTERMSIG(status)) if os.WIFSIGNALED(status) else ''})")
@@ -92,7 +95,7 @@ def in_child(timeout: float = 30.0) -> Callable[[F], F]:
     return decorate
 
 
-def python_child(code: str, *args: str) -> "subprocess.Popen[bytes]":
+def python_child(code: str, *args: str) -> subprocess.Popen[bytes]:
     """Start `python -c code args...` as a separate process (for senders)."""
     return subprocess.Popen([sys.executable, "-c", code, *args])
 

@@ -48,21 +48,30 @@ import collections
 import logging
 import threading
 from typing import (
-    AsyncIterator, Callable, Counter, Deque, Dict, FrozenSet, Iterator, List, NamedTuple, Optional,
+    AsyncIterator,
+    Callable,
+    Counter,
+    Deque,
+    Dict,
+    FrozenSet,
+    Iterator,
+    List,
+    NamedTuple,
+    Optional,
     Union,
 )
 
 from . import _core
 from ._errors import SignalBusy
 from ._names import SignalSet, catchable, signame
-from ._ops import _deadline, _int, _remaining, timeout_ns
+from ._ops import _batch_size, _deadline, _int, _remaining, timeout_ns
 from ._siginfo import SigInfo, from_batch
 from ._trust import SenderPolicy
 
 log = logging.getLogger("fastsig")
 
 DEFAULT_CAPACITY = 1 << 16
-MAX_CAPACITY = 1 << 26
+MAX_CAPACITY = 1 << 22  # 4 Mi records, ~330 MiB: beyond that, read faster
 DEFAULT_BATCH = 1024
 
 
@@ -111,9 +120,7 @@ class Listener:
         capacity = _int("capacity", capacity)
         if not 2 <= capacity <= MAX_CAPACITY or capacity & (capacity - 1):
             raise ValueError(f"capacity must be a power of two in 2..{MAX_CAPACITY}, not {capacity}")
-        self._batch_size = _int("batch", batch)
-        if self._batch_size < 1:
-            raise ValueError(f"batch must be >= 1, not {self._batch_size}")
+        self._batch_size = _batch_size(batch)
         self._signals = frozenset(numbers)
         self._local = threading.local()
         self._cond = threading.Condition()
@@ -282,16 +289,19 @@ class Listener:
             if ring is None or self._closing:
                 return
             self._closing = True
-            for sig in self._signals:
-                ring.detach(sig)
+            # Readers leave first, letting in what their threads held back
+            # while our handler can still record it; then the old actions return.
+            ring.shutdown()
             while self._users:
                 ring.interrupt()
                 self._cond.wait(0.01)
+            for sig in self._signals:
+                ring.detach(sig)
             self._final = self._counts(ring)
             self._ring = None
         ring.free()
 
-    def __enter__(self) -> "Listener":
+    def __enter__(self) -> Listener:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -309,10 +319,8 @@ class Listener:
 
     _closing = False
 
-    def _batch(self, max: Optional[int]) -> "tuple[_core.Batch, int]":
-        limit = self._batch_size if max is None else _int("max", max)
-        if limit < 1:
-            raise ValueError(f"max must be >= 1, not {limit}")
+    def _batch(self, max: Optional[int]) -> tuple[_core.Batch, int]:
+        limit = self._batch_size if max is None else _batch_size(max)
         batch: Optional[_core.Batch] = getattr(self._local, "batch", None)
         if batch is None or batch.capacity < limit:
             batch = self._local.batch = _core.Batch(limit if limit > self._batch_size else self._batch_size)
@@ -369,7 +377,7 @@ class Dispatcher:
         if threading.current_thread() is not self._thread:
             self._thread.join()
 
-    def __enter__(self) -> "Dispatcher":
+    def __enter__(self) -> Dispatcher:
         return self
 
     def __exit__(self, *exc: object) -> None:
