@@ -32,7 +32,7 @@ if [ $# -eq 0 ]; then
     # the ring's backpressure: valgrind delivers signals itself, at its own pace.
     set -- tests/test_trust.py tests/stress/test_stress_load.py tests/stress/test_stress_faults.py \
         -k "(policy and not listener_with) or sigwaitinfo_many_in_order \
-            or eight_threads_queueing or fork_during or wake_fd_closed_while or wake_fd_full"
+            or fork_during or wake_fd_closed_while or wake_fd_full"
 fi
 valgrind --tool=memcheck --leak-check=no --track-origins=yes --num-callers=30 \
     --log-file="$logs/vg.%p.log" "$python" -m pytest -q -p no:cacheprovider "$@"
