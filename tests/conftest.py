@@ -95,6 +95,40 @@ def in_child(timeout: float = 30.0) -> Callable[[F], F]:
     return decorate
 
 
+def forked(body: Callable[[], object]) -> int:
+    """Run body in a forked process that exits 0 if it returned, 1 if it raised."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            body()
+            code = 0
+        finally:
+            os._exit(code)
+    return pid
+
+
+def exit_code(pid: int, timeout: float = 60.0) -> int:
+    """The exit status of a forked process, killing it if it takes too long."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.01)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    raise AssertionError(f"process {pid} did not finish within {timeout} s")
+
+
+def fork_sender(target: int, sig: int, values: range) -> int:
+    """A separate process that queues values to target in one C call (retrying
+    while the queue is full), then exits 0."""
+    import fastsig
+
+    return forked(lambda: fastsig.sigqueue_many(target, sig, values, timeout=None))
+
+
 def python_child(code: str, *args: str) -> subprocess.Popen[bytes]:
     """Start `python -c code args...` as a separate process (for senders)."""
     return subprocess.Popen([sys.executable, "-c", code, *args])

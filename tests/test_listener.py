@@ -14,22 +14,11 @@ import time
 import pytest
 
 import fastsig
-from conftest import in_child
+from conftest import fork_sender, in_child
 
 RT1 = fastsig.rt(1)
 RT2 = fastsig.rt(2)
 
-
-def _fork_sender(target: int, sig: int, values: range) -> int:
-    """A separate process that queues values to target, then exits 0."""
-    pid = os.fork()
-    if pid == 0:
-        try:
-            fastsig.sigqueue_many(target, sig, values, timeout=None)
-            os._exit(0)
-        except BaseException:  # noqa: BLE001 - a forked child reports by exit code
-            os._exit(1)
-    return pid
 
 
 def _collect(listener: fastsig.Listener, n: int, timeout: float = 20.0) -> list[fastsig.SigInfo]:
@@ -44,7 +33,7 @@ def _collect(listener: fastsig.Listener, n: int, timeout: float = 20.0) -> list[
 def test_flood_from_another_process_arrives_in_order_with_values() -> None:
     n = 50_000
     with fastsig.Listener([RT1], capacity=1 << 17) as listener:
-        sender = _fork_sender(os.getpid(), RT1, range(n))
+        sender = fork_sender(os.getpid(), RT1, range(n))
         got = _collect(listener, n)
         assert os.waitpid(sender, 0)[1] == 0
         assert [i.si_value for i in got] == list(range(n))
@@ -59,7 +48,7 @@ def test_flood_into_a_small_ring_read_by_the_flooded_thread_loses_nothing() -> N
     # signals back in the kernel's queue (sender sees EAGAIN) instead of dropping.
     n = 100_000
     with fastsig.Listener([RT1], capacity=256) as listener:
-        sender = _fork_sender(os.getpid(), RT1, range(n))
+        sender = fork_sender(os.getpid(), RT1, range(n))
         values: list[int] = []
         while len(values) < n:
             batch = listener.wait_values(timeout=10)
@@ -338,7 +327,7 @@ def test_dispatcher_calls_back_for_every_delivery_off_the_main_thread() -> None:
 
 async def _async_receive(n: int) -> list[int]:
     with fastsig.Listener([RT1]) as listener:
-        sender = _fork_sender(os.getpid(), RT1, range(n))
+        sender = fork_sender(os.getpid(), RT1, range(n))
         values: list[int] = []
         async for info in listener:
             values.append(info.si_value)

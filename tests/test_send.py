@@ -17,7 +17,7 @@ from typing import Callable, List, Optional
 import pytest
 
 import fastsig
-from conftest import in_child, python_child
+from conftest import exit_code, forked, in_child, python_child
 from fastsig import _ops
 
 RT = fastsig.rt(1)
@@ -32,30 +32,6 @@ TKILL_CODES = {fastsig.SiCode.SI_TKILL, fastsig.SiCode.SI_USER}
 SIGQUEUES = [fastsig.sigqueue, _ops._sigqueue_checked]
 
 
-def forked(body: Callable[[], object]) -> int:
-    """Run body in a forked process that exits 0 if it returned, 1 if it raised."""
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            body()
-            code = 0
-        finally:
-            os._exit(code)
-    return pid
-
-
-def exit_code(pid: int, timeout: float = 20.0) -> int:
-    """The exit status of a forked process, killing it if it takes too long."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status)
-        time.sleep(0.01)
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
-    raise AssertionError(f"process {pid} did not finish in {timeout} s")
 
 
 def receive(sig: int, n: int, timeout: float = 10.0) -> List[fastsig.SigInfo]:

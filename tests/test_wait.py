@@ -11,26 +11,12 @@ from typing import Callable, List
 import pytest
 
 import fastsig
-from conftest import in_child
+from conftest import exit_code, forked, in_child
 
 RT = fastsig.rt(3)
 USR1, USR2 = signal.SIGUSR1, signal.SIGUSR2
 
 
-def forked(body: Callable[[], object]) -> int:
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            body()
-            code = 0
-        finally:
-            os._exit(code)
-    return pid
-
-
-def exit_code(pid: int) -> int:
-    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
 
 def until_asleep(pid: int, timeout: float = 10.0) -> None:

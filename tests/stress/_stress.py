@@ -1,4 +1,5 @@
-"""Helpers shared by the stress and fault tests.
+"""Helpers shared by the stress and fault tests (fork_sender and reap come from
+conftest and are re-exported here).
 
 Counts scale with FASTSIG_STRESS_SCALE (a float, default 1) so a local soak can
 run the same tests ten times longer; FASTSIG_SOAK_SECONDS bounds the soak.
@@ -11,10 +12,10 @@ import os
 import signal
 import threading
 import time
-import traceback
 from typing import Callable, Iterable, List, Optional
 
-import fastsig
+from conftest import exit_code as reap  # noqa: F401 - re-exported for the stress tests
+from conftest import fork_sender as fork_sender
 
 SCALE = float(os.environ.get("FASTSIG_STRESS_SCALE", "1"))
 SOAK_SECONDS = float(os.environ.get("FASTSIG_SOAK_SECONDS", "20")) * max(SCALE, 0.05)
@@ -41,33 +42,6 @@ def isolate_sigpending() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0)
 
 
-def fork_sender(target: int, sig: int, values: range) -> int:
-    """A separate process that queues values to target in one C call (retrying
-    on a full queue), then exits 0."""
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            fastsig.sigqueue_many(target, sig, values, timeout=None)
-            code = 0
-        except BaseException:  # noqa: BLE001 - say why, then exit non-zero
-            traceback.print_exc()
-        finally:
-            os._exit(code)
-    return pid
-
-
-def reap(pid: int, timeout: float = 60.0) -> int:
-    """waitpid with a bound: the exit code, or the test fails (child killed)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status)
-        time.sleep(0.01)
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
-    raise AssertionError(f"process {pid} did not finish within {timeout} s")
 
 
 class HandlerThread:
