@@ -35,6 +35,9 @@ while (($#)); do
 done
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/fastsig-wheel.XXXXXX")
+# Readable by all: as root, the stress tests drop to an unused uid in their
+# forked children, which must still import from this venv and exec its tools.
+chmod 755 "$WORK"
 # shellcheck disable=SC2329  # invoked by the EXIT trap
 cleanup() { if ((KEEP)); then echo "work directory kept: $WORK"; else rm -rf "$WORK"; fi; }
 trap cleanup EXIT
