@@ -292,8 +292,6 @@ fs_ring *fs_ring_new(uint32_t capacity)
     ring->wake_read_fd = fds[0];
     ring->wake_write_fd = fds[1];
     reset_slots(ring);
-    /* Until someone reads, the creating thread is the presumed reader. */
-    atomic_store(&ring->reader_tid, reader_tid());
     pthread_mutex_lock(&rings_lock);
     ring->next = all_rings;
     all_rings = ring;

@@ -48,6 +48,7 @@ def test_flood_into_a_small_ring_read_by_the_flooded_thread_loses_nothing() -> N
     # signals back in the kernel's queue (sender sees EAGAIN) instead of dropping.
     n = 100_000
     with fastsig.Listener([RT1], capacity=256) as listener:
+        assert listener.drain() == []  # this thread is now the reader
         sender = fork_sender(os.getpid(), RT1, range(n))
         values: list[int] = []
         while len(values) < n:
@@ -85,6 +86,7 @@ def test_full_ring_drops_and_counts_exactly() -> None:
 @in_child(timeout=30)
 def test_reader_thread_flooded_holds_signals_in_the_kernel_queue() -> None:
     with fastsig.Listener([RT1], capacity=16) as listener:
+        assert listener.drain() == []  # this thread is now the reader
         for value in range(100):
             fastsig.sigqueue(os.getpid(), RT1, value)  # this (reader) thread takes them
         stats = listener.stats()[RT1]

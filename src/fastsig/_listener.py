@@ -17,7 +17,8 @@ Rules worth knowing:
 * Backpressure instead of loss on the reader's own thread: the kernel runs
   every pending handler before the interrupted thread executes another
   instruction, so a flooded reader could never drain. When the handler runs on
-  the thread that last read the ring and finds it over half full, it blocks
+  the thread that last read the ring (none until the first read: read once,
+  e.g. drain(), before a flood starts) and finds it over half full, it blocks
   that signal in the mask the thread returns to; later signals wait in the
   kernel's queue (sigqueue senders get EAGAIN, i.e. QueueFull) and the next
   drain() unblocks them once the ring is down to a quarter. Deliveries on

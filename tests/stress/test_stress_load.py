@@ -38,6 +38,7 @@ def test_million_signals_through_the_ring_in_order() -> None:
     # however slow the reader is next to the sender.
     isolate_sigpending()
     with fastsig.Listener([RT1], capacity=1 << 12) as listener:
+        assert listener.drain() == []  # this thread is now the reader
         sender = fork_sender(os.getpid(), RT1, range(MILLION))
         got = collect(lambda: listener.wait_values(timeout=0.5, max=1 << 16), MILLION)
         assert reap(sender) == 0
@@ -62,6 +63,7 @@ def test_four_senders_at_once_each_in_order() -> None:
     isolate_sigpending()
     per_sender = MILLION // 4
     with fastsig.Listener([RT1], capacity=1 << 12) as listener:
+        assert listener.drain() == []  # this thread is now the reader
         senders = [fork_sender(os.getpid(), RT1, range(k << 40, (k << 40) + per_sender))
                    for k in range(4)]
         # Values only (the sender is in the value's high bits): the fastest reader.
