@@ -214,7 +214,7 @@ static void on_signal(int sig, siginfo_t *si, void *context)
     errno = saved_errno;
 }
 
-/* ---- ring lifetime ------------------------------------------------------ */
+/* ---- the reader's thread ------------------------------------------------ */
 
 /* Readers run outside handlers, so thread-local storage is fine here. */
 static __thread int32_t this_thread_tid;
@@ -236,6 +236,8 @@ static void release_throttle(fs_ring *ring, uint64_t sigs)
     if (held && fs_mask_to_sigset(held, &set) == 0)
         pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
+
+/* ---- ring lifetime ------------------------------------------------------ */
 
 static void reset_slots(fs_ring *ring)
 {
@@ -408,7 +410,6 @@ int fs_ring_detach(fs_ring *ring, int sig)
 }
 
 /* ---- reading ------------------------------------------------------------ */
-
 
 /* Reset the wake fd's readability, whatever wrote it (a producer, an
  * interrupt, or someone else entirely): a stale wake-up must never leave

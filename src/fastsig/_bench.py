@@ -37,7 +37,7 @@ import sys
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, TextIO, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, TextIO, Tuple
 
 from . import _core
 from ._listener import DEFAULT_CAPACITY
@@ -365,14 +365,20 @@ def flood_once(receiver: Callable[..., Row], p: Params, drain: bool = False) -> 
 # Each design runs in a child that forks its server; both inherit the child's
 # mask and CPU affinity, so nothing can arrive before its receiver is set up.
 
-def _server(fn: Callable[[], None]) -> int:
+@contextlib.contextmanager
+def _server(fn: Callable[[], None]) -> Iterator[int]:
+    """Fork a server running fn; kill and reap it when the block ends."""
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the server
         try:
             fn()
         finally:
             os._exit(0)
-    return pid
+    try:
+        yield pid
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
 
 
 def _clock(rounds: int, budget_s: float, one: Callable[[int], object]) -> List[int]:
@@ -425,20 +431,15 @@ def pp_seed(rounds: int, budget_s: float, idle_s: float, ready: int) -> List[int
             spin()
             os.kill(0, pong)
 
-    server = _server(serve)
-    stdlib.signal(pong, hit)
-    stdlib.pthread_sigmask(stdlib.SIG_UNBLOCK, {ping, pong})
-
     def one(i: int) -> int:
         os.kill(0, ping)
         spin()
         return i
 
-    try:
+    with _server(serve):
+        stdlib.signal(pong, hit)
+        stdlib.pthread_sigmask(stdlib.SIG_UNBLOCK, {ping, pong})
         return _clock(rounds, budget_s, one)
-    finally:
-        os.kill(server, signal.SIGKILL)
-        os.waitpid(server, 0)
 
 
 def pp_stdlib(rounds: int, budget_s: float, idle_s: float, ready: int) -> List[int]:
@@ -451,17 +452,13 @@ def pp_stdlib(rounds: int, budget_s: float, idle_s: float, ready: int) -> List[i
         while stdlib.sigtimedwait({PING}, idle_s) is not None:
             os.kill(client, PONG)
 
-    server = _server(serve)
+    with _server(serve) as server:
 
-    def one(i: int) -> Optional[int]:
-        os.kill(server, PING)
-        return i if stdlib.sigtimedwait({PONG}, idle_s) is not None else None
+        def one(i: int) -> Optional[int]:
+            os.kill(server, PING)
+            return i if stdlib.sigtimedwait({PONG}, idle_s) is not None else None
 
-    try:
         return _clock(rounds, budget_s, one)
-    finally:
-        os.kill(server, signal.SIGKILL)
-        os.waitpid(server, 0)
 
 
 def pp_fastsig(rounds: int, budget_s: float, idle_s: float, ready: int) -> List[int]:
@@ -479,13 +476,9 @@ def pp_fastsig(rounds: int, budget_s: float, idle_s: float, ready: int) -> List[
         while value is not None:  # one C call: pong this value, wait for the next ping
             value = reply.send_wait_value(value)
 
-    server = _server(serve)
-    exchange = Exchange(server, PING, {PONG}, timeout=idle_s)
-    try:
+    with _server(serve) as server:
+        exchange = Exchange(server, PING, {PONG}, timeout=idle_s)
         return _clock(rounds, budget_s, exchange.send_wait_value)
-    finally:
-        os.kill(server, signal.SIGKILL)
-        os.waitpid(server, 0)
 
 
 def pp_c(rounds: int, budget_s: float, idle_s: float, ready: int) -> List[int]:
@@ -498,12 +491,8 @@ def pp_c(rounds: int, budget_s: float, idle_s: float, ready: int) -> List[int]:
     def serve() -> None:
         _core.ref_pingpong(client, PONG, PING, 0, idle_ns, client=False)
 
-    server = _server(serve)
-    try:
+    with _server(serve) as server:
         return _core.ref_pingpong(server, PING, PONG, rounds, idle_ns, client=True)
-    finally:
-        os.kill(server, signal.SIGKILL)
-        os.waitpid(server, 0)
 
 
 PINGPONG: List[Tuple[str, str, Callable[..., List[int]]]] = [

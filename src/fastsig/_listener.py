@@ -129,7 +129,6 @@ class Listener:
         self._final: Dict[int, Stats] = {}
         self._pending: Deque[SigInfo] = collections.deque()
         ring = _core.Ring(capacity)
-        attached: List[int] = []
         try:
             for sig in numbers:
                 try:
@@ -138,7 +137,6 @@ class Listener:
                     if exc.errno == 16:  # EBUSY
                         raise SignalBusy(f"{signame(sig)} already has a live Listener") from None
                     raise
-                attached.append(sig)
         except BaseException:
             ring.free()  # detaches what was attached: nothing is left half-installed
             raise
@@ -185,18 +183,15 @@ class Listener:
         deadline = _deadline(timeout_ns(timeout)) if block else None
         ring = self._acquire()
         try:
+            # A wait interrupted by a signal (EINTR) returns 0: looping back
+            # through Python runs CPython's handlers, then waits the time left
+            # (PEP 475). All records rejected by the policy: read on.
             while True:
                 left = _remaining(deadline)
-                try:
-                    n = ring.wait(batch, limit, left) if block else ring.drain(batch, limit)
-                except InterruptedError:
-                    continue  # PEP 475: Python handlers ran; retry with the time left
+                n = ring.wait(batch, limit, left) if block else ring.drain(batch, limit)
                 out = self._accepted(batch, n, values)
-                if out or self._closing:
-                    return out
-                if block and left == 0:
-                    return out
-                if not block and n < limit:  # the ring ran dry (and is armed)
+                ran_out = left == 0 if block else n < limit  # timed out / ran dry
+                if out or ran_out or self._closing:
                     return out
         finally:
             self._release()

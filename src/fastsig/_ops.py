@@ -384,11 +384,8 @@ class Exchange:
         # Everything but a completed round trip with an int value. It must not
         # refer to self: the C builtin holds it, out of the cycle GC's sight.
         def slow(value: object, n: int, err: int) -> Optional[int]:
-            try:
-                n = core.once(_value(value)) if n == _NOT_TAKEN else core.result(n, err)
-            except InterruptedError:
-                # The send went out; only the wait was interrupted: finish it.
-                n = _wait_into(core.batch, mask, 1, ns)
+            n = _round_trip(core, mask, ns, lambda: (
+                core.once(_value(value)) if n == _NOT_TAKEN else core.result(n, err)))
             return core.batch.values(1)[0] if n else None
 
         def send_wait_value(value: int = 0) -> Optional[int]:
@@ -409,11 +406,16 @@ class Exchange:
     # pyfast.c exists (one crossing, no Python frame), else `slow` above.
 
     def _exchange(self, value: int) -> int:
-        try:
-            return self._core.once(value)
-        except InterruptedError:
-            # The send went out; only the wait was interrupted: finish it.
-            return _wait_into(self._core.batch, self._mask, 1, self._ns)
+        return _round_trip(self._core, self._mask, self._ns, lambda: self._core.once(value))
+
+
+def _round_trip(core: _core.Exchange, mask: int, ns: int, attempt: Callable[[], int]) -> int:
+    """attempt() is one send-then-wait C call; when only its wait was interrupted
+    (the send went out), finish the wait here, with PEP 475's retries."""
+    try:
+        return attempt()
+    except InterruptedError:
+        return _wait_into(core.batch, mask, 1, ns)
 
 
 # ---- signalfd --------------------------------------------------------------
