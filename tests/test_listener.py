@@ -327,6 +327,19 @@ def test_dispatcher_calls_back_for_every_delivery_off_the_main_thread() -> None:
     assert len(errors) == 1 and isinstance(errors[0], RuntimeError)
 
 
+
+@in_child(timeout=60)
+def test_a_closed_dispatchers_thread_takes_no_more_signals() -> None:
+    # join() returns before the OS thread is gone: a process-directed signal
+    # sent right after close() must not land in the dying thread, where the
+    # restored default action would kill the process.
+    for value in range(500):
+        fastsig.on([RT1], lambda info: None, capacity=16).close()
+        with fastsig.blocked([RT1]):
+            fastsig.sigqueue(os.getpid(), RT1, value)
+            info = fastsig.sigtimedwait([RT1], 0)
+            assert info is not None and info.si_value == value
+
 async def _async_receive(n: int) -> list[int]:
     with fastsig.Listener([RT1]) as listener:
         sender = fork_sender(os.getpid(), RT1, range(n))

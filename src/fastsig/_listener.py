@@ -47,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import signal
 import threading
 from typing import (
     AsyncIterator,
@@ -65,7 +66,7 @@ from typing import (
 from . import _core
 from ._errors import SignalBusy
 from ._names import SignalSet, catchable, signame
-from ._ops import _batch_size, _deadline, _int, _remaining, timeout_ns
+from ._ops import _batch_size, _deadline, _int, _remaining, pthread_sigmask, timeout_ns
 from ._siginfo import SigInfo, from_batch
 from ._trust import SenderPolicy
 
@@ -359,14 +360,20 @@ class Dispatcher:
         self._thread.start()
 
     def _run(self) -> None:
-        for info in self.listener:
-            try:
-                self._callback(info)
-            except Exception as exc:
-                if self._on_error is not None:
-                    self._on_error(exc, info)
-                else:
-                    log.exception("fastsig: callback failed for %r", info)
+        try:
+            for info in self.listener:
+                try:
+                    self._callback(info)
+                except Exception as exc:
+                    if self._on_error is not None:
+                        self._on_error(exc, info)
+                    else:
+                        log.exception("fastsig: callback failed for %r", info)
+        finally:
+            # join() returns while the OS thread still exists, and until it is
+            # gone the kernel may pick it for a process-directed signal, whose
+            # action close() has just restored (often: terminate the process).
+            pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
 
     def close(self) -> None:
         self.listener.close()

@@ -206,7 +206,12 @@ def test_soak_mixed_traffic_memory_flat_no_fd_leak() -> None:
                 time.sleep(0.001)
         assert seen == list(range(100))
         with fastsig.blocked([RT2]):
-            fastsig.sigqueue_many(os.getpid(), RT2, range(k, k + 50))
+            # Aimed at this thread: join() returns before the dispatcher's OS
+            # thread is gone, and a process-directed RT2 could still land there,
+            # on the default action restored by close(), and kill the process.
+            me = threading.get_ident()
+            for value in range(k, k + 50):
+                fastsig.pthread_sigqueue(me, RT2, value)
             with fastsig.signalfd([RT2], nonblocking=True) as sfd:
                 assert sfd.read_values(max=25) == list(range(k, k + 25))
             assert [i.si_value for i in fastsig.sigwaitinfo_many([RT2], max=100, timeout=0)] == \
