@@ -47,7 +47,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import signal
 import threading
 from typing import (
     AsyncIterator,
@@ -65,7 +64,7 @@ from typing import (
 
 from . import _core
 from ._errors import SignalBusy
-from ._names import SignalSet, catchable, signame
+from ._names import SignalSet, catchable, signame, valid_signals
 from ._ops import _batch_size, _deadline, _int, _remaining, pthread_sigmask, timeout_ns
 from ._siginfo import SigInfo, from_batch
 from ._trust import SenderPolicy
@@ -373,7 +372,7 @@ class Dispatcher:
             # join() returns while the OS thread still exists, and until it is
             # gone the kernel may pick it for a process-directed signal, whose
             # action close() has just restored (often: terminate the process).
-            pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+            pthread_sigmask(_core.SIG_BLOCK, valid_signals())
 
     def close(self) -> None:
         self.listener.close()
