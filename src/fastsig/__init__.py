@@ -66,3 +66,23 @@ if HAVE_PIDFD:
     from ._ops import pidfd_send_signal
 
     __all__ += ["pidfd_send_signal"]
+
+# Kernel signal sources and the supervisor's tools, where the platform has them.
+from ._core import HAVE_PDEATHSIG, HAVE_PIDFD_OPEN, HAVE_SETSIG, HAVE_TIMER  # noqa: E402
+
+if HAVE_TIMER:
+    from ._sources import Timer
+
+    __all__ += ["Timer"]
+if HAVE_SETSIG:
+    from ._sources import notify_fd, stop_notify
+
+    __all__ += ["notify_fd", "stop_notify"]
+if HAVE_PIDFD_OPEN:
+    from ._sources import pidfd_open
+
+    __all__ += ["pidfd_open"]
+if HAVE_PDEATHSIG:
+    from ._sources import get_pdeathsig, set_pdeathsig
+
+    __all__ += ["get_pdeathsig", "set_pdeathsig"]

@@ -1,0 +1,162 @@
+"""Kernel signal sources and supervisor tools: POSIX timers, fd readiness,
+pidfd_open with scopes, the parent-death signal. Real timers, fds, processes
+and threads; every test that installs a handler or a mask runs in a child."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import List
+
+import pytest
+
+import fastsig
+from conftest import in_child, run_in_child
+
+RT = fastsig.rt(2)
+MS = 1_000_000
+
+needs_timer = pytest.mark.skipif(not hasattr(fastsig, "Timer"), reason="no POSIX timers")
+
+
+def _collect(listener: fastsig.Listener, seconds: float) -> List[fastsig.SigInfo]:
+    records: List[fastsig.SigInfo] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        records += listener.wait(timeout=max(0.0, deadline - time.monotonic()))
+    return records
+
+
+def _spin_until(predicate: object, seconds: float) -> None:
+    """Burn CPU (for the CPU-time clocks) until predicate() or the time is up."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not predicate():  # type: ignore[operator]
+        sum(range(1000))
+
+
+# ---- POSIX timers ---------------------------------------------------------------
+
+@needs_timer
+@in_child(timeout=60)
+def test_a_1ms_periodic_timer_accounts_for_every_expiry_through_a_listener() -> None:
+    with fastsig.Listener([RT]) as listener, fastsig.Timer(RT, value=77) as timer:
+        before = time.monotonic_ns()
+        timer.start(MS, MS)  # ints are ns
+        after = time.monotonic_ns()
+        records = _collect(listener, 1.0)
+        timer.stop()
+        timerid = timer.timerid
+    assert len(records) > 10
+    assert {(r.code, r.si_timerid, r.si_value) for r in records} == {(fastsig.SiCode.SI_TIMER, timerid, 77)}
+    # Every expiry up to the last delivery is a record or counted in one's
+    # si_overrun (the kernel folds expiries into a signal still pending).
+    total = len(records) + sum(r.si_overrun for r in records)
+    last = records[-1].time_ns
+    low, high = (last - after) // MS, (last - before) // MS
+    assert low - 3 <= total <= high + 3, (len(records), total, low, high)
+
+
+@needs_timer
+@in_child(timeout=30)
+def test_expiries_while_the_reader_stalls_are_reported_as_overrun() -> None:
+    with fastsig.blocked([RT]), fastsig.Timer(RT, value=-5) as timer:
+        timer.start(0.001, 0.001)
+        time.sleep(0.1)  # the signal stays pending: later expiries fold into it
+        info = fastsig.sigwaitinfo([RT])
+        assert (info.code, info.si_value, info.si_timerid) == (fastsig.SiCode.SI_TIMER, -5, timer.timerid)
+        assert info.si_overrun >= 95
+        assert timer.overrun == info.si_overrun
+        assert 0 < timer.remaining() <= 0.001 and timer.interval == 0.001
+
+
+@needs_timer
+@in_child(timeout=30)
+def test_a_thread_directed_timer_lands_on_that_thread_only() -> None:
+    stop = threading.Event()
+    worker = threading.Thread(target=stop.wait)
+    worker.start()
+    try:
+        with fastsig.Listener([RT]) as listener, fastsig.Timer(RT, thread=worker) as timer:
+            timer.start(0.002, 0.002)
+            records = _collect(listener, 0.3)
+    finally:
+        stop.set()
+        worker.join()
+    assert len(records) >= 5
+    assert {r.tid for r in records} == {worker.native_id}
+    # A thread of another process is refused by the kernel.
+    with pytest.raises(OSError, match="timer_create"):
+        fastsig.Timer(RT, thread=os.getppid())
+
+
+@needs_timer
+@pytest.mark.parametrize("clock", ["monotonic", "realtime", "boottime", "process", "thread"])
+@in_child(timeout=30)
+def test_every_clock_arms_counts_down_and_fires(clock: str) -> None:
+    with fastsig.Timer(RT, clock=clock) as timer:
+        assert timer.remaining() == 0.0  # created disarmed
+        timer.start(10.0)
+        assert 9.0 < timer.remaining() <= 10.0
+        timer.stop()
+        assert timer.remaining() == 0.0
+    with fastsig.Listener([RT]) as listener, fastsig.Timer(RT, clock=clock, value=3) as timer:
+        timer.start(0.02)
+        got: List[fastsig.SigInfo] = []
+        # The CPU-time clocks advance only while this thread computes.
+        _spin_until(lambda: got.extend(listener.drain()) or got, 10.0)
+        assert [(r.code, r.si_value, r.si_timerid) for r in got] == [
+            (fastsig.SiCode.SI_TIMER, 3, timer.timerid)]
+
+
+@needs_timer
+@in_child(timeout=30)
+def test_a_cpu_time_timer_does_not_fire_while_the_process_sleeps() -> None:
+    with fastsig.Listener([RT]) as listener, fastsig.Timer(RT, clock="process") as timer:
+        timer.start(0.05)
+        assert listener.wait(timeout=0.3) == []  # asleep: no CPU time passes
+        got: List[fastsig.SigInfo] = []
+        _spin_until(lambda: got.extend(listener.drain()) or got, 10.0)
+        assert len(got) == 1
+
+
+@needs_timer
+@in_child(timeout=30)
+def test_timer_bad_input_fails_before_any_harm_and_closed_timers_refuse() -> None:
+    with pytest.raises(ValueError, match="clock"):
+        fastsig.Timer(RT, clock="sundial")
+    with pytest.raises(ValueError):
+        fastsig.Timer(0)
+    with pytest.raises(OverflowError):
+        fastsig.Timer(RT, value=1 << 64)
+    with pytest.raises(ValueError, match="native"):
+        fastsig.Timer(RT, thread=threading.Thread(target=lambda: None))
+    with fastsig.Timer(RT) as timer:
+        with pytest.raises(ValueError, match="initial"):
+            timer.start(0)
+        with pytest.raises(ValueError):
+            timer.start(-0.5)
+        with pytest.raises(ValueError):
+            timer.start(float("nan"))
+        with pytest.raises(TypeError):
+            timer.start("1")  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            timer.start(True)
+        assert timer.remaining() == 0.0  # none of that armed it
+        # A forked child has no such timer: the object says so.
+        assert run_in_child(_use_in_child, timer) == "refused"
+    timer.close()  # idempotent
+    assert timer.closed
+    with pytest.raises(ValueError, match="closed"):
+        timer.start(1.0)
+    with pytest.raises(ValueError, match="closed"):
+        _ = timer.overrun
+
+
+def _use_in_child(timer: fastsig.Timer) -> str:
+    try:
+        timer.start(0.001)
+    except ValueError as exc:
+        assert "forked child" in str(exc)
+        return "refused"
+    return "armed"
