@@ -4,7 +4,9 @@ and threads; every test that installs a handler or a mask runs in a child."""
 
 from __future__ import annotations
 
+import errno
 import os
+import select
 import threading
 import time
 from typing import List
@@ -12,7 +14,8 @@ from typing import List
 import pytest
 
 import fastsig
-from conftest import in_child, run_in_child
+from conftest import exit_code, forked, in_child, run_in_child
+from fastsig import _core
 
 RT = fastsig.rt(2)
 MS = 1_000_000
@@ -160,3 +163,131 @@ def _use_in_child(timer: fastsig.Timer) -> str:
         assert "forked child" in str(exc)
         return "refused"
     return "armed"
+
+
+# ---- pidfd -----------------------------------------------------------------------
+
+needs_pidfd = pytest.mark.skipif(not hasattr(fastsig, "pidfd_open"), reason="no pidfd_open")
+needs_thread_pidfd = pytest.mark.skipif(
+    not _core.HAVE_PIDFD_OPEN or _core.pidfd_open_errno(os.getpid(), True) != 0,
+    reason="the kernel has no PIDFD_THREAD (Linux 6.9+)")
+needs_scopes = pytest.mark.skipif(
+    not _core.HAVE_PIDFD or _core.pidfd_send_signal_errno(-1, 0, 1) != errno.EBADF,
+    reason="the kernel has no PIDFD_SIGNAL_* scopes (Linux 6.9+)")
+
+
+def _report(fd: int, records: List[fastsig.SigInfo]) -> None:
+    os.write(fd, repr([(r.tid, r.si_value, int(r.si_code), r.si_pid) for r in records]).encode() + b"\n")
+
+
+def _read_line(fd: int, timeout: float = 20.0) -> str:
+    data = b""
+    deadline = time.monotonic() + timeout
+    while not data.endswith(b"\n"):
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        assert ready, "no report from the child"
+        chunk = os.read(fd, 4096)
+        assert chunk, "the child died without reporting"
+        data += chunk
+    return data.decode()
+
+
+def _receive(listener: fastsig.Listener, n: int, seconds: float = 20.0) -> List[fastsig.SigInfo]:
+    got: List[fastsig.SigInfo] = []
+    deadline = time.monotonic() + seconds
+    while len(got) < n and time.monotonic() < deadline:
+        got += listener.wait(timeout=0.1)
+    return got
+
+
+@needs_thread_pidfd
+@needs_scopes
+@in_child(timeout=60)
+def test_a_thread_pidfd_with_a_value_reaches_one_thread_of_another_process() -> None:
+    report_r, report_w = os.pipe()
+
+    def target() -> None:
+        stop = threading.Event()
+        worker = threading.Thread(target=stop.wait)
+        worker.start()
+        with fastsig.Listener([RT]) as listener:
+            os.write(report_w, f"{worker.native_id}\n".encode())
+            records = _receive(listener, 3)
+        stop.set()
+        worker.join()
+        _report(report_w, sorted(records, key=lambda r: r.si_value))
+
+    pid = forked(target)
+    worker_tid = int(_read_line(report_r))
+    thread_fd = fastsig.pidfd_open(worker_tid, thread=True)
+    process_fd = fastsig.pidfd_open(pid)
+    try:
+        fastsig.pidfd_send_signal(thread_fd, RT, 1)  # the worker only
+        fastsig.pidfd_send_signal(process_fd, RT, 2, scope="thread")  # the main thread only
+        fastsig.pidfd_send_signal(thread_fd, RT, 3, scope="process")  # any thread
+        records = eval(_read_line(report_r))
+        assert exit_code(pid) == 0
+    finally:
+        os.close(thread_fd)
+        os.close(process_fd)
+    queue = int(fastsig.SiCode.SI_QUEUE)
+    me = os.getpid()
+    assert records[:2] == [(worker_tid, 1, queue, me), (pid, 2, queue, me)]
+    assert records[2][1:] == (3, queue, me) and records[2][0] in (pid, worker_tid)
+
+
+@needs_pidfd
+@needs_scopes
+@in_child(timeout=60)
+def test_scope_group_signals_every_process_of_the_pidfds_process_group() -> None:
+    report_r, report_w = os.pipe()
+
+    def leader() -> None:
+        os.setpgid(0, 0)
+        with fastsig.Listener([RT]) as listener:
+            member = forked(lambda: _report(report_w, _receive(listener, 1)))
+            os.write(report_w, b"ready\n")
+            _report(report_w, _receive(listener, 1))
+        assert exit_code(member) == 0
+
+    pid = forked(leader)
+    assert _read_line(report_r) == "ready\n"
+    fd = fastsig.pidfd_open(pid)
+    try:
+        fastsig.pidfd_send_signal(fd, RT, 9, scope="group")
+        reports = [eval(line) for line in (_read_line(report_r), _read_line(report_r))]
+        assert exit_code(pid) == 0
+    finally:
+        os.close(fd)
+    pids = sorted(r[0][0] for r in reports)
+    assert pid in pids and len(set(pids)) == 2
+    assert [r[0][1:] for r in reports] == [(9, int(fastsig.SiCode.SI_QUEUE), os.getpid())] * 2
+
+
+@needs_pidfd
+def test_pidfd_open_checks_its_input_and_names_its_errors() -> None:
+    with pytest.raises(ValueError):
+        fastsig.pidfd_open(0)
+    with pytest.raises(TypeError):
+        fastsig.pidfd_open("1")  # type: ignore[arg-type]
+    pid = forked(lambda: None)
+    assert exit_code(pid) == 0
+    with pytest.raises(ProcessLookupError, match="pidfd_open"):
+        fastsig.pidfd_open(pid)  # reaped: no such process
+    with pytest.raises(ValueError, match="scope"):
+        fastsig.pidfd_send_signal(0, RT, scope="galaxy")
+    stop = threading.Event()
+    worker = threading.Thread(target=stop.wait)
+    worker.start()
+    try:
+        with pytest.raises(OSError, match="not a process") as info:
+            fastsig.pidfd_open(worker.native_id)  # type: ignore[arg-type]
+        assert info.value.errno in (errno.EINVAL, errno.ENOENT)
+    finally:
+        stop.set()
+        worker.join()
+    fd = fastsig.pidfd_open(os.getpid())
+    try:
+        assert os.get_inheritable(fd) is False
+    finally:
+        os.close(fd)

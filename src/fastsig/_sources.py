@@ -222,13 +222,13 @@ def pidfd_open(pid: int, *, thread: bool = False) -> int:
     try:
         return _core.pidfd_open(number, bool(thread))
     except OSError as exc:
-        if exc.errno != errno.EINVAL:
-            raise
-        if thread and _core.pidfd_open_errno(os.getpid(), True) == errno.EINVAL:
+        if thread and exc.errno == errno.EINVAL and \
+                _core.pidfd_open_errno(os.getpid(), True) == errno.EINVAL:
             raise NotImplementedError("pidfd_open: thread=True needs PIDFD_THREAD (Linux 6.9+), "
                                       "which this kernel lacks") from None
-        if not thread:
-            raise OSError(errno.EINVAL, f"pidfd_open: {number} is not a process (a thread-group "
+        # A thread that leads no process: EINVAL before Linux 6.9, ENOENT since.
+        if not thread and exc.errno in (errno.EINVAL, errno.ENOENT):
+            raise OSError(exc.errno, f"pidfd_open: {number} is not a process (a thread-group "
                           "leader); use thread=True for a thread") from None
         raise
 
