@@ -291,3 +291,86 @@ def test_pidfd_open_checks_its_input_and_names_its_errors() -> None:
         assert os.get_inheritable(fd) is False
     finally:
         os.close(fd)
+
+
+# ---- fd readiness ----------------------------------------------------------------
+
+needs_setsig = pytest.mark.skipif(not hasattr(fastsig, "notify_fd"), reason="no F_SETSIG")
+
+
+@needs_setsig
+@in_child(timeout=30)
+def test_fd_readiness_arrives_as_one_record_per_event_with_fd_and_band() -> None:
+    sig = fastsig.rt(3)
+    r, w = os.pipe()
+
+    def write() -> None:
+        for _ in range(20):
+            os.write(w, b"x")
+            time.sleep(0.01)
+
+    with fastsig.Listener([sig]) as listener:
+        fastsig.notify_fd(r, sig)
+        writer = forked(write)
+        os.close(w)
+        assert exit_code(writer) == 0
+        records = _receive(listener, 21, seconds=1.0)  # 20 writes and the writers' close
+    # The last writer's close is an event too: the pipe reads as end-of-file.
+    assert len(records) == 21
+    assert {(info.code, info.si_fd) for info in records} == {(fastsig.PollCode.POLL_IN, r)}
+    assert all(info.si_band & select.POLLIN for info in records)
+    assert os.read(r, 100) == b"x" * 20 and os.read(r, 100) == b""
+    assert repr(records[0]).startswith(f"SigInfo(SIGRTMIN+3 POLL_IN fd={r} band=")
+
+
+@needs_setsig
+@in_child(timeout=30)
+def test_a_writable_pipe_end_signals_pollout_once_the_reader_makes_room() -> None:
+    sig = fastsig.rt(3)
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    with fastsig.Listener([sig]) as listener:
+        fastsig.notify_fd(w, sig)
+        with pytest.raises(BlockingIOError):
+            while True:
+                os.write(w, b"z" * 4096)
+        assert listener.wait(timeout=0.1) == []  # full: nothing to report
+        os.read(r, 1 << 20)
+        records = listener.wait(timeout=5)
+    assert [(i.code, i.si_fd) for i in records] == [(fastsig.PollCode.POLL_OUT, w)]
+    assert records[0].si_band & select.POLLOUT
+
+
+@needs_setsig
+@in_child(timeout=30)
+def test_notify_fd_to_a_thread_and_stop_notify() -> None:
+    sig = fastsig.rt(3)
+    a, b = __import__("socket").socketpair()
+    stop = threading.Event()
+    worker = threading.Thread(target=stop.wait)
+    worker.start()
+    try:
+        with fastsig.Listener([sig]) as listener:
+            fastsig.notify_fd(a, sig, thread=worker)  # an object with fileno() works too
+            for _ in range(3):
+                b.send(b"ping")
+                time.sleep(0.01)
+            records = _receive(listener, 3, seconds=1.0)
+            assert [(i.code, i.si_fd, i.tid) for i in records] == [
+                (fastsig.PollCode.POLL_IN, a.fileno(), worker.native_id)] * 3
+            fastsig.stop_notify(a)
+            b.send(b"pong")
+            assert listener.wait(timeout=0.2) == []
+            assert a.recv(100) == b"ping" * 3 + b"pong"
+    finally:
+        stop.set()
+        worker.join()
+    fd = a.fileno()
+    a.close()
+    b.close()
+    with pytest.raises(OSError, match="F_SETSIG"):
+        fastsig.notify_fd(fd, sig)  # closed
+    with pytest.raises(ValueError):
+        fastsig.notify_fd(-1, sig)
+    with pytest.raises(ValueError):
+        fastsig.notify_fd(0, "SIGNOPE")
