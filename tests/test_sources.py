@@ -374,3 +374,80 @@ def test_notify_fd_to_a_thread_and_stop_notify() -> None:
         fastsig.notify_fd(-1, sig)
     with pytest.raises(ValueError):
         fastsig.notify_fd(0, "SIGNOPE")
+
+
+# ---- the parent-death signal -------------------------------------------------------
+
+needs_pdeathsig = pytest.mark.skipif(not hasattr(fastsig, "set_pdeathsig"), reason="no PR_SET_PDEATHSIG")
+
+
+@needs_pdeathsig
+@in_child(timeout=60)
+def test_the_parent_death_signal_arrives_when_the_parent_dies() -> None:
+    report_r, report_w = os.pipe()
+    ready_r, ready_w = os.pipe()
+
+    def grandchild() -> None:
+        with fastsig.Listener([RT]) as listener:
+            fastsig.set_pdeathsig(RT)
+            got = [fastsig.get_pdeathsig()]
+            os.write(ready_w, b"r")
+            records = _receive(listener, 1)
+        os.write(report_w, repr((got, [(int(r.si_code), r.si_pid) for r in records])).encode() + b"\n")
+
+    def middle() -> None:
+        forked(grandchild)
+        assert os.read(ready_r, 1) == b"r"  # then die, leaving it behind
+
+    middle_pid = forked(middle)
+    assert exit_code(middle_pid) == 0
+    got, records = eval(_read_line(report_r))
+    assert got == [RT]
+    assert records == [(int(fastsig.SiCode.SI_USER), middle_pid)]  # as if the parent had sent it
+
+
+@needs_pdeathsig
+@in_child(timeout=60)
+def test_set_pdeathsig_raises_when_the_parent_died_before_the_call() -> None:
+    report_r, report_w = os.pipe()
+
+    def orphan(middle_pid: int) -> None:
+        deadline = time.monotonic() + 20
+        while os.getppid() == middle_pid and time.monotonic() < deadline:
+            time.sleep(0.005)
+        outcome = []
+        for parent in (None, middle_pid):
+            try:
+                fastsig.set_pdeathsig(RT, parent=parent)
+                outcome.append("set")
+            except ProcessLookupError as exc:
+                outcome.append(str(exc))
+        fastsig.set_pdeathsig(RT, parent=os.getppid())  # the adopter is alive
+        outcome.append(int(fastsig.get_pdeathsig()))
+        os.write(report_w, repr(outcome).encode() + b"\n")
+
+    def middle() -> None:
+        me = os.getpid()
+        forked(lambda: orphan(me))  # and die at once: the orphan has not even looked yet
+
+    middle_pid = forked(middle)
+    assert exit_code(middle_pid) == 0
+    outcome = eval(_read_line(report_r))
+    assert len(outcome) == 3 and outcome[2] == RT
+    for text in outcome[:2]:
+        assert f"the parent (pid {middle_pid}) already died" in text and "set_pdeathsig" in text
+
+
+@needs_pdeathsig
+@in_child(timeout=30)
+def test_get_and_clear_pdeathsig_and_a_fork_clears_it() -> None:
+    assert fastsig.get_pdeathsig() == 0
+    fastsig.set_pdeathsig("SIGTERM")
+    assert fastsig.get_pdeathsig() is __import__("signal").SIGTERM
+    assert run_in_child(lambda: int(fastsig.get_pdeathsig())) == 0  # the kernel clears it in a child
+    fastsig.set_pdeathsig(0)
+    assert fastsig.get_pdeathsig() == 0
+    with pytest.raises(ValueError):
+        fastsig.set_pdeathsig(99)
+    with pytest.raises(ValueError):
+        fastsig.set_pdeathsig(RT, parent=0)
