@@ -69,6 +69,9 @@ if HAVE_PIDFD:
 
 # Kernel signal sources and the supervisor's tools, where the platform has them.
 from ._core import HAVE_PDEATHSIG, HAVE_PIDFD_OPEN, HAVE_SETSIG, HAVE_TIMER  # noqa: E402
+from ._forward import Forwarder, ForwardStats, forward  # noqa: E402
+
+__all__ += ["ForwardStats", "Forwarder", "forward"]
 
 if HAVE_TIMER:
     from ._sources import Timer

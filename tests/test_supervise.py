@@ -1,0 +1,158 @@
+"""The supervisor's tools: forward() relays and ``python -m fastsig run``.
+Real signals between real processes; each test runs in a forked child or
+drives a separate process."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import time
+from typing import List, Tuple
+
+import pytest
+
+import fastsig
+from conftest import exit_code, forked, in_child
+from fastsig import _core
+from test_sources import _read_line
+
+RT = fastsig.rt(4)
+USR1 = int(signal.SIGUSR1)
+QUEUE, USER = int(fastsig.SiCode.SI_QUEUE), int(fastsig.SiCode.SI_USER)
+
+needs_scopes = pytest.mark.skipif(
+    not _core.HAVE_PIDFD or _core.pidfd_send_signal_errno(-1, 0, 1) != errno.EBADF,
+    reason="the kernel has no PIDFD_SIGNAL_* scopes (Linux 6.9+)")
+
+Rec = Tuple[int, int, int, int]
+
+
+def _receiver(n: int, sigs: List[int], ready_w: int, report_w: int) -> None:
+    """Listen for sigs, say ready, report the first n records as (signo, code, value, pid)."""
+    with fastsig.Listener(sigs) as listener:
+        os.write(ready_w, b"r")
+        got: List[fastsig.SigInfo] = []
+        deadline = time.monotonic() + 30
+        while len(got) < n and time.monotonic() < deadline:
+            got += listener.wait(timeout=0.1)
+    recs = [(r.si_signo, int(r.si_code), r.si_value, r.si_pid) for r in got]
+    with os.fdopen(report_w, "w") as out:
+        out.write(repr(recs) + "\n")
+
+
+def _start_receiver(n: int, sigs: List[int]) -> Tuple[int, int]:
+    """A receiving process, ready when this returns: (its pid, its report fd)."""
+    ready_r, ready_w = os.pipe()
+    report_r, report_w = os.pipe()
+    pid = forked(lambda: _receiver(n, sigs, ready_w, report_w))
+    os.close(report_w)
+    os.close(ready_w)
+    assert os.read(ready_r, 1) == b"r"
+    os.close(ready_r)
+    return pid, report_r
+
+
+def _report(pid: int, report_r: int) -> List[Rec]:
+    recs: List[Rec] = eval(_read_line(report_r))
+    assert exit_code(pid) == 0
+    os.close(report_r)
+    return recs
+
+
+# ---- forward() -------------------------------------------------------------------
+
+@in_child(timeout=90)
+def test_forward_relays_every_value_in_order_and_counts() -> None:
+    pid, report = _start_receiver(1001, [RT, USR1])
+    me = os.getpid()
+    with fastsig.forward([RT, USR1], pid) as relay:
+        fastsig.sigqueue_many(me, RT, range(1000), timeout=None)
+        os.kill(me, signal.SIGUSR1)
+        recs = _report(pid, report)
+    assert [r[2] for r in recs if r[0] == RT] == list(range(1000))
+    assert {r[1:] for r in recs if r[0] == RT} >= {(QUEUE, 0, me)}
+    assert {(r[1], r[3]) for r in recs} == {(QUEUE, me), (USER, me)}
+    assert [r for r in recs if r[0] == USR1] == [(USR1, USER, 0, me)]
+    assert relay.stats() == fastsig.ForwardStats(1001, 1001, 0, 0, 0)
+    assert relay.errors == []
+
+
+@in_child(timeout=60)
+def test_forward_without_values_sends_as_kill_and_a_pidfd_target_keeps_them() -> None:
+    me = os.getpid()
+    pid, report = _start_receiver(3, [RT])
+    with fastsig.forward(RT, pid, keep_value=False):
+        for value in (7, 8, 9):
+            fastsig.sigqueue(me, RT, value)
+        recs = _report(pid, report)
+    assert recs == [(RT, USER, 0, me)] * 3  # real-time signals queue even from kill()
+    if not hasattr(fastsig, "pidfd_open"):
+        return
+    pid, report = _start_receiver(2, [RT])
+    fd = fastsig.pidfd_open(pid)
+    try:
+        with fastsig.forward(RT, pidfd=fd):
+            fastsig.sigqueue(me, RT, -1)
+            os.kill(me, RT)
+            recs = _report(pid, report)
+    finally:
+        os.close(fd)
+    assert recs == [(RT, QUEUE, -1, me), (RT, USER, 0, me)]
+
+
+@needs_scopes
+@in_child(timeout=60)
+def test_forward_to_a_process_group_keeps_the_values_for_every_member() -> None:
+    ready_r, ready_w = os.pipe()
+    report_r, report_w = os.pipe()
+
+    def leader() -> None:
+        os.setpgid(0, 0)
+        member = forked(lambda: _receiver(2, [RT], ready_w, report_w))
+        _receiver(2, [RT], ready_w, report_w)
+        assert exit_code(member) == 0
+
+    pid = forked(leader)
+    os.close(report_w)
+    assert os.read(ready_r, 1) + os.read(ready_r, 1) == b"rr"
+    me = os.getpid()
+    with fastsig.forward(RT, -pid) as relay:
+        fastsig.sigqueue(me, RT, 5)
+        fastsig.sigqueue(me, RT, 6)
+        lines = _read_line(report_r, lines=2)
+    assert exit_code(pid) == 0
+    reports = [eval(line) for line in lines.splitlines()]
+    assert reports == [[(RT, QUEUE, 5, me), (RT, QUEUE, 6, me)]] * 2
+    assert relay.stats() == fastsig.ForwardStats(2, 2, 0, 0, 0)
+
+
+@in_child(timeout=60)
+def test_forward_counts_what_the_kernel_refused_and_checks_its_input() -> None:
+    gone = forked(lambda: None)
+    assert exit_code(gone) == 0
+    me = os.getpid()
+    with fastsig.forward(RT, gone) as relay:
+        fastsig.sigqueue(me, RT, 1)
+        deadline = time.monotonic() + 10
+        while relay.stats().received < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert relay.stats() == fastsig.ForwardStats(1, 0, 1, 0, 0)
+    assert isinstance(relay.errors[0], ProcessLookupError)
+    relay.close()  # idempotent
+    with pytest.raises(TypeError):
+        fastsig.forward(RT)
+    with pytest.raises(TypeError):
+        fastsig.forward(RT, 1, pidfd=3)
+    for bad in (0, -1):
+        with pytest.raises(ValueError):
+            fastsig.forward(RT, bad)
+    with pytest.raises(ValueError):
+        fastsig.forward("SIGKILL", 1)
+    with fastsig.forward(RT, gone), pytest.raises(fastsig.SignalBusy):
+        fastsig.forward(RT, gone)
+    # Closed: the previous action is back (here the default, as the with-block
+    # found it), so a new relay may take the signal.
+    with fastsig.forward(RT, gone):
+        pass
+
