@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import errno
 import os
+import select
 import signal
+import subprocess
+import sys
 import time
 from typing import List, Tuple
 
@@ -156,3 +159,80 @@ def test_forward_counts_what_the_kernel_refused_and_checks_its_input() -> None:
     with fastsig.forward(RT, gone):
         pass
 
+
+
+# ---- python -m fastsig run ----------------------------------------------------------
+
+# A command that reports each delivery of its signals as a line, exits 7 after N.
+REPORTER = """
+import os, sys, fastsig
+sigs, n = [fastsig.signum(s) for s in sys.argv[1].split(",")], int(sys.argv[2])
+with fastsig.Listener(sigs) as listener:
+    print("ready", os.getpid(), os.getpgrp(), flush=True)
+    got = []
+    while len(got) < n:
+        got += listener.wait(timeout=30) or sys.exit("timed out")
+for r in got:
+    print(r.si_signo, int(r.si_code), r.si_value, r.si_pid, flush=True)
+sys.exit(7)
+"""
+
+
+def _supervise(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "fastsig", "run", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _ready(proc: subprocess.Popen[str]) -> List[str]:
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], 60)
+    assert ready, "the supervised command never said it was ready"
+    line = proc.stdout.readline().split()
+    assert line[:1] == ["ready"], line
+    return line
+
+
+def test_run_forwards_each_signal_with_its_value_in_order_and_exits_with_the_status() -> None:
+    proc = _supervise("--forward", f"USR1,{RT}", "--", sys.executable, "-c", REPORTER, f"USR1,{RT}", "201")
+    try:
+        _, child, group = _ready(proc)
+        assert child == group  # its own process group
+        assert int(group) != os.getpgrp()
+        fastsig.sigqueue_many(proc.pid, RT, range(200), timeout=None)
+        fastsig.kill(proc.pid, signal.SIGUSR1)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 7, err
+    recs = [tuple(map(int, line.split())) for line in out.splitlines()]
+    assert [r[2] for r in recs if r[0] == RT] == list(range(200))
+    assert {(r[0], r[1], r[3]) for r in recs} == {(RT, QUEUE, proc.pid), (USR1, USER, proc.pid)}
+    assert err == ""
+
+
+def test_run_forwards_sigterm_by_default_and_exits_128_plus_the_signal() -> None:
+    proc = _supervise("--", "sh", "-c", "echo ready $$ $$; exec sleep 60")
+    try:
+        _ready(proc)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 128 + signal.SIGTERM
+
+
+def test_run_passes_exit_codes_and_says_what_went_wrong() -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "fastsig", "run", *args], capture_output=True,
+                              text=True, timeout=60)
+
+    assert run("--", "sh", "-c", "exit 3").returncode == 3
+    assert run("sh", "-c", "kill -KILL $$").returncode == 128 + signal.SIGKILL
+    missing = run("--", "/nonexistent/command")
+    assert missing.returncode == 127 and "command not found" in missing.stderr
+    bad = run("--forward", "USR1,NOPE", "--", "true")
+    assert bad.returncode == 2 and "NOPE" in bad.stderr
+    assert run("--forward", "KILL", "--", "true").returncode == 2
+    assert run().returncode != 0

@@ -4,6 +4,7 @@
     fastsig listen SIG... [--json]                  print every delivery
     fastsig demo pingpong|bulletproof               the seed article's demos
     fastsig bench [--quick] [--json] [--plot F]     fastsig vs the stdlib vs C
+    fastsig run [--forward SIGS] -- CMD ARGS...     a small init (see fastsig._supervise)
 
 Signals are named as kill(1) takes them: 10, USR1, SIGUSR1, usr1, RTMIN+3.
 An error is one line on stderr and a non-zero exit status.
@@ -20,7 +21,7 @@ import sys
 import time
 from typing import Any, Dict, List, NoReturn, Optional, Sequence
 
-from . import _bench
+from . import _bench, _supervise
 from ._listener import Listener
 from ._names import signame, signum
 from ._ops import sigqueue, sigqueue_many
@@ -291,6 +292,7 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--only", type=_sections, help="sections: flood,drain,pingpong,send")
     bench.add_argument("--no-progress", action="store_true", help="no progress on stderr")
     bench.set_defaults(run=cmd_bench)
+    _supervise.add_parser(sub)
     return top
 
 
