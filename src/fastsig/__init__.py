@@ -7,6 +7,8 @@
   Exchange, signalfd().
 * Listen: Listener (handlers into a lock-free ring), on() / Dispatcher.
 * Names: rt(), signum(), signame(), valid_signals(), strsignal().
+* Sources and supervisors: Timer, notify_fd() / stop_notify(), pidfd_open(),
+  forward(), set_pdeathsig() / get_pdeathsig(); ``python -m fastsig run``.
 
 The functions named like the stdlib ``signal`` module's are drop-in
 replacements whose results only add fields.
