@@ -236,3 +236,34 @@ def test_run_passes_exit_codes_and_says_what_went_wrong() -> None:
     assert bad.returncode == 2 and "NOPE" in bad.stderr
     assert run("--forward", "KILL", "--", "true").returncode == 2
     assert run().returncode != 0
+
+
+def test_run_from_a_terminals_foreground_gives_the_command_the_terminal() -> None:
+    """Without it the command, in a background group, would be stopped
+    (SIGTTIN) the moment it read the terminal."""
+    import pty
+
+    probe = ("import os; print('fg', os.tcgetpgrp(0) == os.getpgrp() != os.getsid(0), flush=True); "
+             "print('read', input(), flush=True)")
+    pid, master = pty.fork()
+    if pid == 0:  # a session leader whose controlling terminal is the pty
+        os.execv(sys.executable, [sys.executable, "-m", "fastsig", "run", "--",
+                                  sys.executable, "-c", probe])
+    out = b""
+    try:
+        deadline = time.monotonic() + 30
+        sent = False
+        while b"read" not in out and time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 1)
+            if ready:
+                try:
+                    out += os.read(master, 1024)
+                except OSError:  # EIO: the terminal's last user is gone
+                    break
+            if b"\n" in out and not sent:  # the first line is out: now it reads
+                os.write(master, b"hello\n")
+                sent = True
+        assert exit_code(pid, timeout=30) == 0, out
+    finally:
+        os.close(master)
+    assert b"fg True" in out and b"read hello" in out, out

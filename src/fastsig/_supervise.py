@@ -12,7 +12,10 @@ are blocked first, so any that arrive while CMD is being started wait in the
 kernel's queue; the relay starts once CMD's group exists; then they are
 unblocked and go to the relay. CMD starts with the signal mask the
 supervisor had and with default actions for the forwarded signals (and for
-SIGPIPE and SIGXFSZ, which CPython ignores).
+SIGPIPE and SIGXFSZ, which CPython ignores). Started from a terminal's
+foreground, CMD's group becomes the foreground (as tini does), so it can read
+the terminal and Ctrl-C reaches it directly; the supervisor takes the
+terminal back when CMD ends.
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import subprocess
 import sys
-from typing import Any, FrozenSet, Iterable, List
+from typing import Any, FrozenSet, Iterable, List, Optional
 
 from . import _core
 from ._forward import forward
-from ._names import UNCATCHABLE, VALID, catchable, mask_of, set_of, signame
+from ._names import UNCATCHABLE, VALID, catchable, mask_of, signame
 
 # Not forwarded by default: SIGCHLD is how the supervisor learns its child
 # ended; the synchronous faults are the supervisor's own (as tini decides);
@@ -42,35 +46,74 @@ def exit_status(wait_status: int) -> int:
     return 128 - code if code < 0 else code
 
 
+def _foreground_tty() -> Optional[int]:
+    """stdin, if it is a terminal whose foreground this process group holds."""
+    try:
+        return 0 if os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp() else None
+    except OSError:
+        return None
+
+
+def _spawn(command: List[str], forwarded: FrozenSet[int], old_mask: int,
+           tty: Optional[int]) -> subprocess.Popen[bytes]:
+    """Start command in a new process group, holding the terminal's
+    foreground if this process held it (so it may read the terminal, and
+    Ctrl-C reaches it directly), with the old mask and default actions."""
+
+    def setup() -> None:  # in the child, between fork and exec: no threads exist
+        os.setpgid(0, 0)
+        if tty is not None:
+            os.tcsetpgrp(tty, os.getpgrp())  # SIGTTOU is blocked, as a background group needs
+        for sig in forwarded:
+            signal.signal(sig, signal.SIG_DFL)  # an ignored signal would stay ignored across exec
+        _core.pthread_sigmask(_core.SIG_SETMASK, old_mask)
+
+    # Every fd passes through (socket activation, inherited pipes), as with exec.
+    return subprocess.Popen(command, preexec_fn=setup, close_fds=False)
+
+
 def run(command: List[str], sigs: Iterable[int] = DEFAULT_FORWARD) -> int:
     """Run command under supervision; returns the status to exit with."""
     if not command:
         raise ValueError("run: no command given")
     forwarded = frozenset(sigs)
-    old_mask = _core.pthread_sigmask(_core.SIG_BLOCK, mask_of(forwarded))
+    tty = _foreground_tty()
+    old_mask = _core.pthread_sigmask(_core.SIG_BLOCK, mask_of(forwarded | {int(signal.SIGTTOU)}))
     try:
-        pid = os.posix_spawnp(
-            command[0], command, os.environ, setpgroup=0, setsigmask=set_of(old_mask),
-            setsigdef=forwarded | {int(signal.SIGPIPE), int(signal.SIGXFSZ)})
+        child = _spawn(command, forwarded, old_mask, tty)
         try:
-            relay = forward(forwarded, -pid)
+            relay = forward(forwarded, -child.pid)
         except BaseException:
-            os.kill(pid, signal.SIGKILL)  # never leave it running unsupervised
-            os.waitpid(pid, 0)
+            child.kill()  # never leave it running unsupervised
+            child.wait()
             raise
     finally:
         _core.pthread_sigmask(_core.SIG_SETMASK, old_mask)
     try:
         while True:
             reaped, status = os.waitpid(-1, 0)
-            if reaped == pid:
+            if reaped == child.pid:
+                child.returncode = os.waitstatus_to_exitcode(status)
                 return exit_status(status)
     finally:
         relay.close()
+        if tty is not None:
+            _take_back(tty)
         stats = relay.stats()
         if stats.failed or stats.dropped or stats.without_value:
             print(f"fastsig run: {stats.failed} signals not forwarded, {stats.dropped} dropped, "
                   f"{stats.without_value} forwarded without their value", file=sys.stderr)
+
+
+def _take_back(tty: int) -> None:
+    """Make this process group the terminal's foreground again."""
+    old = _core.pthread_sigmask(_core.SIG_BLOCK, mask_of(signal.SIGTTOU))
+    try:
+        os.tcsetpgrp(tty, os.getpgrp())
+    except OSError:
+        pass  # the terminal is gone
+    finally:
+        _core.pthread_sigmask(_core.SIG_SETMASK, old)
 
 
 # ---- the command line ------------------------------------------------------------
