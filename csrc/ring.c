@@ -216,6 +216,26 @@ static void chain(int sig, siginfo_t *si, void *context)
         prev->sa_handler(sig);
 }
 
+/* A CPU fault that a chained handler returned from, repeating on one thread at
+ * one address this many times in a row, is a loop, not a repaired fault (the
+ * handler only noted it, as CPython's does). */
+#define FS_FAULT_LOOP 64
+static _Atomic int32_t fault_tid[FS_NSIG];
+static _Atomic uint64_t fault_addr[FS_NSIG];
+static _Atomic int fault_count[FS_NSIG];
+
+static int fault_repeats(int sig, const siginfo_t *si)
+{
+    int32_t tid = FS_GETTID();
+    uint64_t addr = (uint64_t)(uintptr_t)si->si_addr;
+    if (atomic_load(&fault_tid[sig]) == tid && atomic_load(&fault_addr[sig]) == addr)
+        return atomic_fetch_add(&fault_count[sig], 1) + 1;
+    atomic_store(&fault_tid[sig], tid);
+    atomic_store(&fault_addr[sig], addr);
+    atomic_store(&fault_count[sig], 1);
+    return 1;
+}
+
 static void on_signal(int sig, siginfo_t *si, void *context)
 {
     int saved_errno = errno;
@@ -233,11 +253,13 @@ static void on_signal(int sig, siginfo_t *si, void *context)
         int chained = atomic_load_explicit(&chain_flags[sig], memory_order_relaxed) & FS_CHAIN;
         if (chained)
             chain(sig, si, context);
-        if (is_cpu_fault(sig, si) && !(chained && chains_to_a_handler(sig))) {
+        if (is_cpu_fault(sig, si)
+            && (!(chained && chains_to_a_handler(sig)) || fault_repeats(sig, si) >= FS_FAULT_LOOP)) {
             /* Returning would re-run the faulting instruction forever: let the
              * default action end the process with this signal instead. A
-             * chained handler that returned has repaired the fault (guard
-             * pages, garbage collectors), so the instruction may run again. */
+             * chained handler that returned may have repaired the fault (guard
+             * pages, garbage collectors): the instruction runs again, and only
+             * if it keeps faulting at the same address did the handler not. */
             struct sigaction dfl;
             memset(&dfl, 0, sizeof dfl);
             dfl.sa_handler = SIG_DFL;
