@@ -9,17 +9,14 @@ import os
 import platform
 import signal
 import struct
-import time
 
 import pytest
 
 import fastsig
-from conftest import in_child
 from fastsig import SenderPolicy, SigInfo
 from fastsig._trust import has_sender, origin_is_kernel_verified
-from stress._stress import isolate_sigpending
+from support import RT1, collect, exit_code, forked, in_child, isolate_sigpending
 
-RT1 = fastsig.rt(1)
 SI_USER, SI_QUEUE, SI_TKILL = (int(getattr(fastsig.SiCode, n)) for n in ("SI_USER", "SI_QUEUE", "SI_TKILL"))
 CLD_EXITED = 1
 
@@ -51,8 +48,7 @@ def test_forged_si_queue_sender_is_rejected_and_real_kill_passes() -> None:
     receiver = os.getpid()
     results_r, results_w = os.pipe()
     with fastsig.Listener([RT1, "USR1", "CHLD"]) as listener:
-        forger = os.fork()
-        if forger == 0:
+        def forge() -> None:
             codes = [
                 _forge(receiver, RT1, SI_QUEUE, 1, 0, 666),      # "from init, as root"
                 _forge(receiver, RT1, SI_USER, 1, 0, 667),       # the kernel must refuse
@@ -60,14 +56,12 @@ def test_forged_si_queue_sender_is_rejected_and_real_kill_passes() -> None:
             ]
             os.kill(receiver, signal.SIGUSR1)                    # the real thing
             os.write(results_w, struct.pack("3i", *codes))
-            os._exit(0)
+
+        forger = forked(forge)
         os.close(results_w)
         forge_errors = struct.unpack("3i", os.read(results_r, 12))
-        os.waitpid(forger, 0)
-        records: list[SigInfo] = []
-        deadline = time.monotonic() + 10
-        while len(records) < 3 and time.monotonic() < deadline:
-            records.extend(listener.wait(timeout=0.5))
+        assert exit_code(forger) == 0
+        records = collect(lambda: listener.wait(timeout=0.5), 3, timeout=10)
     assert forge_errors == (0, errno.EPERM, errno.EPERM)
     by_signal = {int(r.si_signo): r for r in records}
     forged, real, child = by_signal[RT1], by_signal[signal.SIGUSR1], by_signal[signal.SIGCHLD]
@@ -89,23 +83,20 @@ def test_forged_si_queue_sender_is_rejected_and_real_kill_passes() -> None:
 def test_listener_with_a_policy_never_returns_the_forgery_and_counts_it() -> None:
     isolate_sigpending()
     receiver = os.getpid()
-    forger_pid_r, forger_pid_w = os.pipe()
-    policy = None
-    forger = os.fork()
-    if forger == 0:
-        os.read(forger_pid_r, 1)  # wait until the receiver listens
+    go_r, go_w = os.pipe()
+
+    def forge() -> None:
+        os.read(go_r, 1)  # wait until the receiver listens
         _forge(receiver, RT1, SI_QUEUE, os.getpid(), os.getuid(), 666)  # its own, truthfully
         _forge(receiver, RT1, SI_QUEUE, 1, 0, 667)
         os.kill(receiver, signal.SIGUSR1)  # (a standard signal: once, it could coalesce)
-        os._exit(0)
+
+    forger = forked(forge)
     policy = SenderPolicy(pids={forger})
     with fastsig.Listener([RT1, "USR1"], accept=policy) as listener:
-        os.write(forger_pid_w, b"x")
-        got: list[SigInfo] = []
-        deadline = time.monotonic() + 10
-        while not got and time.monotonic() < deadline:
-            got.extend(listener.wait(timeout=0.2))
-        os.waitpid(forger, 0)
+        os.write(go_w, b"x")
+        got = collect(lambda: listener.wait(timeout=0.2), 1, timeout=10)
+        assert exit_code(forger) == 0
         got.extend(listener.drain())
         stats = listener.stats()
     # Even an SI_QUEUE record whose claim is true is refused: nothing vouches for it.
