@@ -18,7 +18,6 @@ from fastsig._trust import has_sender, origin_is_kernel_verified
 from support import RT1, collect, exit_code, forked, in_child, isolate_sigpending
 
 SI_USER, SI_QUEUE, SI_TKILL = (int(getattr(fastsig.SiCode, n)) for n in ("SI_USER", "SI_QUEUE", "SI_TKILL"))
-CLD_EXITED = 1
 
 # rt_sigqueueinfo(2) by architecture (the generic table serves aarch64, riscv64, loongarch64).
 _SYS_RT_SIGQUEUEINFO = {"x86_64": 129, "aarch64": 138, "riscv64": 138, "loongarch64": 138,
@@ -67,7 +66,7 @@ def test_forged_si_queue_sender_is_rejected_and_real_kill_passes() -> None:
     forged, real, child = by_signal[RT1], by_signal[signal.SIGUSR1], by_signal[signal.SIGCHLD]
     assert (forged.si_code, forged.si_pid, forged.si_uid, forged.si_value) == (SI_QUEUE, 1, 0, 666)
     assert (real.si_code, real.si_pid) == (SI_USER, forger)
-    assert (child.si_code, child.si_pid) == (CLD_EXITED, forger)
+    assert (child.si_code, child.si_pid) == (os.CLD_EXITED, forger)
 
     trusting = SenderPolicy(pids={1}, kernel_verified=False)
     assert trusting.accepts(forged)  # the forgery is convincing on its face...
@@ -117,8 +116,8 @@ def test_genuine_sigqueue_is_not_kernel_verified_but_can_be_allowed_explicitly()
 
 
 def test_policy_rules_on_every_kind_of_code() -> None:
-    kernel_made = _record(0x80)  # SI_KERNEL: no sender
-    fault = _record(1, signo=signal.SIGSEGV)  # SEGV_MAPERR
+    kernel_made = _record(int(fastsig.SiCode.SI_KERNEL))  # no sender
+    fault = _record(int(fastsig.SegvCode.SEGV_MAPERR), signo=signal.SIGSEGV)
     timer = _record(int(fastsig.SiCode.SI_TIMER))
     tkill = _record(SI_TKILL, pid=10, uid=1000)
     everyone = SenderPolicy()
@@ -135,7 +134,7 @@ def test_policy_agrees_with_siginfo_on_sender_codes() -> None:
         record = _record(code, pid=3)
         assert has_sender(record)
         assert origin_is_kernel_verified(record) == record.sender_is_kernel_verified
-    chld = _record(CLD_EXITED, pid=3, signo=signal.SIGCHLD)
+    chld = _record(os.CLD_EXITED, pid=3, signo=signal.SIGCHLD)
     assert has_sender(chld) and chld.sender_is_kernel_verified and origin_is_kernel_verified(chld)
 
 
