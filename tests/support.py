@@ -189,10 +189,6 @@ def collect(read: Callable[[], List[T]], n: int, timeout: float = 60.0) -> List[
 _SCALE = float(os.environ.get("FASTSIG_STRESS_SCALE", "1"))
 SOAK_SECONDS = float(os.environ.get("FASTSIG_SOAK_SECONDS", "20")) * max(_SCALE, 0.05)
 
-# A uid no other process on a shared machine uses, so that this test's floods
-# fill its own RLIMIT_SIGPENDING quota and not root's (which every other
-# process sending signals as root would then hit as EAGAIN).
-_ISOLATED_ID = 54321
 _PR_SET_DUMPABLE = 4
 
 
@@ -201,15 +197,21 @@ def scaled(n: int) -> int:
     return max(1, int(n * _SCALE))
 
 
-def isolate_sigpending() -> None:
-    """In a forked test child running as root: become an unused uid, so the
-    kernel charges signals queued to us to that uid's pending quota alone."""
+def isolate_sigpending() -> bool:
+    """In a forked test child running as root: become a uid of its own, so the
+    kernel charges signals queued to us to that uid's RLIMIT_SIGPENDING quota
+    alone, not root's (which every other process sending signals as root would
+    then hit as EAGAIN) nor that of a test run beside this one. True if it did."""
     if os.geteuid() != 0:
-        return
-    os.setgid(_ISOLATED_ID)
-    os.setuid(_ISOLATED_ID)
+        return False
+    # One uid per process, below 65536 so that a container's user namespace
+    # maps it.
+    uid = 40000 + os.getpid() % 20000
+    os.setgid(uid)
+    os.setuid(uid)
     # Changing uid makes the process undumpable, which hides /proc/self/fd.
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 1, 0, 0, 0)
+    return True
 
 
 class HandlerThread:

@@ -17,7 +17,7 @@ import pytest
 
 import fastsig
 from fastsig import _ops
-from support import ROOT, RT1, exit_code, forked, in_child, proc_status, python_child
+from support import ROOT, RT1, exit_code, forked, in_child, isolate_sigpending, proc_status, python_child
 
 VALUE_MAX = _ops._VALUE_MAX
 VALUE_MIN = _ops._VALUE_MIN
@@ -262,16 +262,13 @@ def _limit_pending(extra: int) -> bool:
     """Lower RLIMIT_SIGPENDING so this process can queue only `extra` more signals.
 
     The kernel counts pending signals per real uid, across every process of
-    that uid. As root, move to a uid nobody else uses, so that other processes'
-    signals cannot change the count during the test; otherwise start from what
-    the uid has queued right now. True when the limit is exact.
+    that uid. As root, isolate_sigpending() gives this process a uid of its
+    own, so that other processes' signals cannot change the count during the
+    test; otherwise start from what the uid has queued right now. True when
+    the limit is exact.
     """
-    isolated = os.getuid() == 0
-    queued = 0
-    if isolated:
-        os.setuid(40000 + os.getpid() % 20000)
-    else:
-        queued = int(proc_status()["SigQ"].split("/")[0])
+    isolated = isolate_sigpending()
+    queued = 0 if isolated else int(proc_status()["SigQ"].split("/")[0])
     _, hard = resource.getrlimit(resource.RLIMIT_SIGPENDING)
     resource.setrlimit(resource.RLIMIT_SIGPENDING, (queued + extra, hard))
     return isolated
