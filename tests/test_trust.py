@@ -23,6 +23,8 @@ SI_USER, SI_QUEUE, SI_TKILL = (int(getattr(fastsig.SiCode, n)) for n in ("SI_USE
 _SYS_RT_SIGQUEUEINFO = {"x86_64": 129, "aarch64": 138, "riscv64": 138, "loongarch64": 138,
                         "i686": 178, "i386": 178, "armv7l": 178, "ppc64le": 177, "s390x": 178}.get(
     platform.machine())
+needs_rt_sigqueueinfo = pytest.mark.skipif(_SYS_RT_SIGQUEUEINFO is None,
+                                           reason="rt_sigqueueinfo number unknown here")
 
 
 def _record(code: int, pid: int = 0, uid: int = 0, signo: int = RT1) -> SigInfo:
@@ -40,7 +42,7 @@ def _forge(target: int, sig: int, code: int, pid: int, uid: int, value: int) -> 
     return 0 if rc == 0 else ctypes.get_errno()
 
 
-@pytest.mark.skipif(_SYS_RT_SIGQUEUEINFO is None, reason="rt_sigqueueinfo number unknown here")
+@needs_rt_sigqueueinfo
 @in_child(timeout=30)
 def test_forged_si_queue_sender_is_rejected_and_real_kill_passes() -> None:
     isolate_sigpending()
@@ -77,7 +79,7 @@ def test_forged_si_queue_sender_is_rejected_and_real_kill_passes() -> None:
     assert not SenderPolicy(uids={os.getuid() + 1}).accepts(real)
 
 
-@pytest.mark.skipif(_SYS_RT_SIGQUEUEINFO is None, reason="rt_sigqueueinfo number unknown here")
+@needs_rt_sigqueueinfo
 @in_child(timeout=30)
 def test_listener_with_a_policy_never_returns_the_forgery_and_counts_it() -> None:
     isolate_sigpending()
