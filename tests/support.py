@@ -26,7 +26,7 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Iterable, List, Optional, TypeVar
+from typing import Any, Callable, Iterable, List, Optional, Tuple, TypeVar
 
 import fastsig
 
@@ -52,7 +52,7 @@ T = TypeVar("T")
 # wherever it is installed).
 ROOT = Path(__file__).resolve().parent.parent
 
-# Real-time signals: queued, in order, with values; none has a default use.
+# Real-time signals: queued, in order, with values; nothing else here uses them.
 RT1 = fastsig.rt(1)
 RT2 = fastsig.rt(2)
 
@@ -71,6 +71,7 @@ def run_in_child(fn: Callable[..., T], *args: Any, timeout: float = 30.0, **kwar
     if pid == 0:  # child
         os.close(read_fd)
         status = 0
+        payload: Tuple[str, object]
         try:
             payload = ("ok", fn(*args, **kwargs))
         except BaseException as exc:  # noqa: BLE001 - report everything to the parent
@@ -204,8 +205,8 @@ def isolate_sigpending() -> bool:
     then hit as EAGAIN) nor that of a test run beside this one. True if it did."""
     if os.geteuid() != 0:
         return False
-    # One uid per process, below 65536 so that a container's user namespace
-    # maps it.
+    # A uid per process (from its pid), below 65536 so that a container's user
+    # namespace maps it.
     uid = 40000 + os.getpid() % 20000
     os.setgid(uid)
     os.setuid(uid)
