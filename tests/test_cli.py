@@ -12,11 +12,10 @@ from typing import List
 import pytest
 
 import fastsig
-from conftest import in_child
 from fastsig._cli import main
+from support import RT1, in_child
 
 CLI = [sys.executable, "-m", "fastsig"]
-RT1 = fastsig.rt(1)
 
 
 def run(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:

@@ -11,10 +11,6 @@
  *     handler runs nested inside the first one's push.
  *   write: ring.c wakes the reader with write(); the hook runs the reader
  *     just before that write, the interleaving a preempted producer gives.
- *
- * A check marked KNOWN_BUG is a bug already reported: it prints XFAIL while
- * the bug is there, and fails the run (XPASS) once it is fixed, so the mark
- * gets removed.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -61,7 +57,7 @@ static const int lossy = 0;
 static const int lossy = 0;
 #endif
 
-static int failures, known_bugs;
+static int failures;
 
 #define CHECK(cond, ...) do { \
     if (!(cond)) { \
@@ -69,16 +65,6 @@ static int failures, known_bugs;
         fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
         fprintf(stderr, __VA_ARGS__); \
         fputc('\n', stderr); \
-    } \
-} while (0)
-
-#define KNOWN_BUG(cond, what) do { \
-    if (cond) { \
-        failures++; \
-        fprintf(stderr, "XPASS %s:%d: fixed? remove the KNOWN_BUG mark: %s\n", __FILE__, __LINE__, what); \
-    } else { \
-        known_bugs++; \
-        fprintf(stderr, "XFAIL %s:%d: known bug: %s\n", __FILE__, __LINE__, what); \
     } \
 } while (0)
 
@@ -634,8 +620,6 @@ int main(void)
     printf("skipped under a sanitizer (it owns SIGSEGV): cpu fault\n");
 #endif
 
-    if (known_bugs)
-        printf("%d known bug(s) reported above as XFAIL\n", known_bugs);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
