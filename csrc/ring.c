@@ -35,15 +35,6 @@ struct slot {
     fs_info info;
 };
 
-/* What the handler held back in one thread. It blocks a signal in the mask
- * the interrupted thread returns to, and only that thread can unblock it
- * again, so each thread keeps its own record (tid 0: a free entry). */
-#define FS_HOLDERS 64
-struct holder {
-    _Atomic int32_t tid;
-    _Atomic uint64_t sigs;
-};
-
 struct fs_ring {
     uint64_t mask;               /* capacity - 1 */
     int wake_read_fd;            /* what the reader polls; fileno() */
@@ -54,7 +45,6 @@ struct fs_ring {
     _Atomic int closing;         /* fs_ring_shutdown() ran: hold nothing back */
     _Atomic uint64_t attached;   /* mask of signals routed here */
     _Atomic int32_t reader_tid;  /* the thread that read last */
-    struct holder holders[FS_HOLDERS];
     _Atomic uint64_t delivered[FS_NSIG];
     _Atomic uint64_t dropped[FS_NSIG];
     _Atomic uint64_t taken[FS_NSIG];
@@ -69,6 +59,19 @@ static _Atomic(fs_ring *) owner[FS_NSIG];
 static _Atomic int active[FS_NSIG];
 static _Atomic int chain_flags[FS_NSIG];
 static struct sigaction previous[FS_NSIG];
+
+/* What the handler held back, per thread. It blocks a signal in the mask the
+ * interrupted thread returns to, and only that thread can unblock it again,
+ * so each thread keeps its own record (tid 0: a free entry). The records are
+ * process-wide, not per ring: a thread may still hold a signal back after its
+ * ring is gone (closed from another thread), until it next calls into
+ * fastsig (fs_release_held). */
+#define FS_HOLDERS 64
+static struct holder {
+    _Atomic int32_t tid;
+    _Atomic uint64_t sigs;
+} holders[FS_HOLDERS];
+static _Atomic int holders_in_use;  /* entries with a tid: 0 is the fast path */
 
 /* Every live ring, so a forked child can give each an empty ring and a wake fd
  * of its own. Only touched outside handlers. */
@@ -168,23 +171,37 @@ static void push(fs_ring *ring, int sig, const siginfo_t *si, int32_t tid)
  * blocks the signal in the mask its thread returns to (uc_sigmask); further
  * signals wait in the kernel's queue (senders see EAGAIN) until the reader
  * has drained and unblocks them. Other threads' deliveries are not held back. */
+#ifdef FS_HAVE_THROTTLE
+static int thread_is_gone(int32_t tid)
+{
+    return syscall(SYS_tgkill, getpid(), tid, 0) < 0 && errno == ESRCH;
+}
+#endif
+
 static void throttle(fs_ring *ring, int sig, int32_t tid, void *context)
 {
 #ifdef FS_HAVE_THROTTLE
     if (tid != atomic_load(&ring->reader_tid) || fill_of(ring) <= ring->mask / 2
         || atomic_load(&ring->closing))
         return;
-    /* This thread's entry, or a free one. A nested handler on the same thread
-     * may claim a second entry; the release visits every entry of the thread.
-     * No free entry: deliver as usual (a full ring then counts drops). */
+    /* This thread's entry, or a free one, or one of a thread that has exited
+     * (the kernel dropped its mask and its pending signals with it). A nested
+     * handler on the same thread may claim a second entry; the release visits
+     * every entry of the thread. No entry left: deliver as usual (a full ring
+     * then counts drops). */
     struct holder *mine = NULL;
     for (int i = 0; i < FS_HOLDERS && !mine; i++)
-        if (atomic_load(&ring->holders[i].tid) == tid)
-            mine = &ring->holders[i];
+        if (atomic_load(&holders[i].tid) == tid)
+            mine = &holders[i];
     for (int i = 0; i < FS_HOLDERS && !mine; i++) {
-        int32_t free_tid = 0;
-        if (atomic_compare_exchange_strong(&ring->holders[i].tid, &free_tid, tid))
-            mine = &ring->holders[i];
+        int32_t other = atomic_load(&holders[i].tid);
+        if ((other == 0 || thread_is_gone(other))
+            && atomic_compare_exchange_strong(&holders[i].tid, &other, tid)) {
+            mine = &holders[i];
+            atomic_store(&mine->sigs, 0);
+            if (other == 0)
+                atomic_fetch_add(&holders_in_use, 1);
+        }
     }
     if (!mine)
         return;
@@ -285,13 +302,14 @@ static int32_t reader_tid(void)
 /* Unblock what throttle() blocked in this thread, for the signals in sigs.
  * Every signal stays blocked while the records change, so no handler on this
  * thread can hold a signal back between our reading its entry and unblocking. */
-static void release_throttle(fs_ring *ring, uint64_t sigs)
+void fs_release_held(uint64_t sigs)
 {
+    if (!atomic_load(&holders_in_use))
+        return;
     int32_t tid = reader_tid();
     int holds = 0;
     for (int i = 0; i < FS_HOLDERS && !holds; i++)
-        holds = atomic_load(&ring->holders[i].tid) == tid
-                && (atomic_load(&ring->holders[i].sigs) & sigs);
+        holds = atomic_load(&holders[i].tid) == tid && (atomic_load(&holders[i].sigs) & sigs);
     if (!holds)
         return;
     sigset_t all, mask;
@@ -300,12 +318,14 @@ static void release_throttle(fs_ring *ring, uint64_t sigs)
         return;
     uint64_t held = 0;
     for (int i = 0; i < FS_HOLDERS; i++) {
-        struct holder *h = &ring->holders[i];
+        struct holder *h = &holders[i];
         if (atomic_load(&h->tid) != tid)
             continue;
         held |= atomic_fetch_and(&h->sigs, ~sigs) & sigs;
-        if (!atomic_load(&h->sigs))
+        if (!atomic_load(&h->sigs)) {
             atomic_store(&h->tid, 0);
+            atomic_fetch_sub(&holders_in_use, 1);
+        }
     }
     for (int sig = 1; sig < FS_NSIG; sig++)
         if ((held >> (sig - 1)) & 1u)
@@ -324,10 +344,6 @@ static void reset_slots(fs_ring *ring)
     atomic_store(&ring->armed, 0);
     atomic_store(&ring->closing, 0);
     atomic_store(&ring->reader_tid, 0);
-    for (int i = 0; i < FS_HOLDERS; i++) {
-        atomic_store(&ring->holders[i].tid, 0);
-        atomic_store(&ring->holders[i].sigs, 0);
-    }
     for (int sig = 0; sig < FS_NSIG; sig++) {
         atomic_store(&ring->delivered[sig], 0);
         atomic_store(&ring->dropped[sig], 0);
@@ -480,7 +496,7 @@ int fs_ring_detach(fs_ring *ring, int sig)
      * the previous action (SIG_DFL ends the process for a real-time signal):
      * stop throttling, then let them in; each is recorded or counted dropped. */
     atomic_store(&ring->reader_tid, 0);
-    release_throttle(ring, (uint64_t)1 << (sig - 1));
+    fs_release_held((uint64_t)1 << (sig - 1));
     /* Restore exactly what was there, unless someone (signal.signal(), say)
      * replaced our handler meanwhile: theirs stays. */
     int rc = 0;
@@ -547,7 +563,7 @@ int fs_ring_drain(fs_ring *ring, fs_info *out, int max)
             n++;
         /* Down to a quarter, or closing: let held-back signals in again. */
         if (fill_of(ring) <= ring->mask / 4 || atomic_load(&ring->closing))
-            release_throttle(ring, ~(uint64_t)0);
+            fs_release_held(atomic_load(&ring->attached));
         if (n == max)
             return n;
         /* Clear before arming: a producer writes only once armed, and the
@@ -634,17 +650,19 @@ static void after_fork_child(void)
 {
     for (int sig = 0; sig < FS_NSIG; sig++)
         atomic_store(&active[sig], 0);
-    for (fs_ring *ring = all_rings; ring; ring = ring->next) {
-        /* What the forking thread held back: the child's empty ring has no
-         * reason to hold it back. */
-        for (int i = 0; i < FS_HOLDERS; i++) {
-            if (atomic_load(&ring->holders[i].tid) != tid_before_fork)
-                continue;
-            uint64_t held = atomic_load(&ring->holders[i].sigs);
+    /* What the forking thread held back: the child's empty rings have no
+     * reason to hold it back; the other threads do not exist here. */
+    for (int i = 0; i < FS_HOLDERS; i++) {
+        uint64_t held = atomic_load(&holders[i].sigs);
+        if (atomic_load(&holders[i].tid) == tid_before_fork)
             for (int sig = 1; sig < FS_NSIG; sig++)
                 if ((held >> (sig - 1)) & 1u)
                     sigdelset(&mask_before_fork, sig);
-        }
+        atomic_store(&holders[i].tid, 0);
+        atomic_store(&holders[i].sigs, 0);
+    }
+    atomic_store(&holders_in_use, 0);
+    for (fs_ring *ring = all_rings; ring; ring = ring->next) {
         reset_slots(ring);
         int fds[2];
         if (open_wake_fds(fds) == 0) {

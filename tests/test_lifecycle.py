@@ -17,10 +17,9 @@ import time
 import pytest
 
 import fastsig
-from conftest import exit_code, forked, in_child
 from fastsig import _core
+from support import RT1, exit_code, forked, in_child
 
-RT1 = fastsig.rt(1)
 CAPACITY = 16  # held back past half full, released at a quarter
 
 

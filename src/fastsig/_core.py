@@ -295,6 +295,11 @@ def handler_installed(sig: int) -> bool:
     return bool(lib.fs_handler_installed(sig))
 
 
+def release_held(mask: int) -> None:
+    """Unblock what the handler held back in the calling thread, of mask."""
+    lib.fs_release_held(mask)
+
+
 # ---- bench: the pure-C references of csrc/refbench.c ------------------------
 
 REF_SIGWAITINFO: int = lib.FS_REF_SIGWAITINFO

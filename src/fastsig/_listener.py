@@ -128,6 +128,7 @@ class Listener:
             raise ValueError(f"capacity must be a power of two in 2..{MAX_CAPACITY}, not {capacity}")
         self._batch_size = _batch_size(batch)
         self._signals = frozenset(numbers)
+        self._mask = sum(1 << (sig - 1) for sig in numbers)
         self._local = threading.local()
         self._cond = threading.Condition()
         # Who still uses the ring, which close() frees only once nobody does:
@@ -159,7 +160,15 @@ class Listener:
 
     @property
     def closed(self) -> bool:
+        if self._closing:
+            self._release_held()
         return self._closing
+
+    def _release_held(self) -> None:
+        # A thread held back while it was not reading, when another thread
+        # closed us, still blocks the signal: only it can unblock it, and it
+        # does so here, the next time it looks at the Listener.
+        _core.release_held(self._mask)
 
     def fileno(self) -> int:
         """An fd that becomes readable when records arrive after drain() or
@@ -235,7 +244,7 @@ class Listener:
         is closed (by another task or thread, too)."""
         loop = asyncio.get_running_loop()
         while True:
-            if self._closing:
+            if self.closed:
                 raise StopAsyncIteration
             records = self.drain(max)
             if records:
@@ -351,6 +360,7 @@ class Listener:
                 self._final = self._counts(ring)
                 self._detached = True
             self._free_if_unused()
+        self._release_held()
 
     def __enter__(self) -> Listener:
         return self
@@ -384,6 +394,7 @@ class Listener:
             ring = self._ring
             if ring is None or self._closing:
                 self._leave(me)
+                self._release_held()
                 raise ValueError("operation on a closed Listener")
             return ring
 
