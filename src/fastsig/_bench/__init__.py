@@ -17,10 +17,21 @@ every figure the median of the repeats:
 
 Nothing here asserts a speed: the tables show ratios measured side by side.
 
-The modules: child (fork, run, bring the result back), params (sizes,
-signals, the Contender record, statistics), flood, pingpong and send (the
-contenders and their measuring), rows (the row dataclasses), sections (the
-list of sections and the run), render (text, Markdown, JSON) and figure (the plot).
+Anatomy, the measuring apart from the rendering:
+
+* child: Child, the one helper that forks, runs and reports back (the CLI's
+  demos use it too).
+* params: Params (the sizes of a run), the signals, the Contender record, the
+  alternating order and the statistics.
+* flood, pingpong, send: each section's contenders (FLOOD, PINGPONG, SEND)
+  and the code that measures them into rows.
+* rows: the row dataclasses, which are also the layout of the JSON.
+* sections: SECTIONS, the run, and Results (to and from JSON).
+* render, figure: text and Markdown tables, JSON, progress; the plot.
+
+A new contender is one Contender record in its section's list. A new table is
+a module that measures its rows, their dataclass in rows, a table function in
+render, and one Section record in sections.SECTIONS.
 """
 
 from __future__ import annotations

@@ -135,7 +135,7 @@ PINGPONG: List[Contender[Design]] = [
     Contender("stdlib-sigtimedwait", "stdlib os.kill + signal.sigtimedwait", "stdlib", pp_stdlib),
     Contender("fastsig-exchange", "fastsig Exchange (one C call per round trip)", "fastsig",
               pp_fastsig),
-    Contender("c", "C sigqueue + sigtimedwait", "C", pp_c),
+    Contender("c-sigtimedwait", "C sigqueue + sigtimedwait", "C", pp_c),
 ]
 
 
