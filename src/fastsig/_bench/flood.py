@@ -18,7 +18,7 @@ from .. import _core
 from .._listener import Listener
 from .._ops import SignalFD, Waiter, pthread_sigmask
 from .child import Child
-from .params import BATCH, END, SIG, Contender, Params, Progress, alternate, available, median, ratio
+from .params import BATCH, END, SIG, Contender, Params, Progress, alternated, available, median, ratio
 from .rows import FloodRow
 
 
@@ -235,14 +235,10 @@ def flood_once(receiver: Receiver, p: Params, drain: bool = False) -> _Run:
 
 
 def run_flood(p: Params, progress: Progress, drain: bool = False) -> List[FloodRow]:
-    runs: Dict[str, List[_Run]] = {c.id: [] for c in FLOOD}
-    total = len(FLOOD) * p.repeat
-    for step, contender in enumerate(alternate(FLOOD, p.repeat), 1):
-        progress(f"{'drain' if drain else 'flood'} {step}/{total}: {contender.name}")
-        runs[contender.id].append(flood_once(contender.fn, p, drain))
+    runs = alternated(FLOOD, p.repeat, lambda c: flood_once(c.fn, p, drain), progress,
+                      "drain" if drain else "flood", lambda c: c.name)
     rows: List[FloodRow] = []
-    for c in FLOOD:
-        samples = runs[c.id]
+    for c, samples in zip(FLOOD, runs):
         rows.append(FloodRow(
             id=c.id, name=c.name, family=c.family, rate=median([s.rate for s in samples]) or 0.0,
             arrived=median([s.received for s in samples]), lost=median([s.lost for s in samples]),

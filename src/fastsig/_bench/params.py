@@ -7,7 +7,7 @@ import math
 import signal
 import statistics
 from dataclasses import dataclass, field
-from typing import Callable, Generic, Iterator, List, Optional, Sequence, Tuple, TypeVar
+from typing import Callable, Generic, List, Optional, Sequence, Tuple, TypeVar
 
 from .. import _core
 from .._listener import DEFAULT_CAPACITY
@@ -22,6 +22,7 @@ BATCH = 256                 # records per batch read, C and Python alike
 Progress = Callable[[str], None]
 F = TypeVar("F", bound=Callable[..., object])
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass
@@ -61,11 +62,19 @@ def available(contenders: Sequence[Contender[F]]) -> List[Contender[F]]:
     return [c for c in contenders if c.available]
 
 
-def alternate(items: Sequence[T], repeat: int) -> Iterator[T]:
-    """Every item once per repeat, the order rotated each time (A B C, B C A, ...)."""
+def alternated(items: Sequence[T], repeat: int, measure: Callable[[T], R], progress: Progress,
+               section: str, label: Callable[[T], str]) -> List[List[R]]:
+    """measure(item) for every item, repeat times, the order rotated each time
+    (A B C, B C A, ...); each item's results, in the order of items."""
+    results: List[List[R]] = [[] for _ in items]
+    total = len(items) * repeat
+    order = range(len(items))
     for r in range(repeat):
         shift = r % len(items)
-        yield from list(items[shift:]) + list(items[:shift])
+        for step, i in enumerate([*order[shift:], *order[:shift]], r * len(items) + 1):
+            progress(f"{section} {step}/{total}: {label(items[i])}")
+            results[i].append(measure(items[i]))
+    return results
 
 
 def median(values: Sequence[Optional[float]]) -> Optional[float]:

@@ -12,12 +12,12 @@ import os
 import signal
 import statistics
 import time
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 from .. import _core
 from .._ops import Exchange, pthread_sigmask, sigtimedwait
 from .child import Child
-from .params import PING, PONG, Contender, Params, Progress, alternate, median, percentile, ratio
+from .params import PING, PONG, Contender, Params, Progress, alternated, median, percentile, ratio
 from .rows import PingPongRow
 
 Design = Callable[[int, float, float], List[int]]
@@ -152,16 +152,19 @@ def _us(ns: Optional[float]) -> Optional[float]:
 def run_pingpong(p: Params, progress: Progress) -> List[PingPongRow]:
     pinned = p.cpus[0] if p.cpus else sorted(os.sched_getaffinity(0))[0]
     modes: List[Tuple[str, Optional[int]]] = [("unpinned", None), (f"pinned cpu {pinned}", pinned)]
-    runs = [(mode, cpu, c) for mode, cpu in modes for c in PINGPONG]
-    samples: Dict[Tuple[str, str], List[List[int]]] = {(mode, c.id): [] for mode, _, c in runs}
-    total = len(runs) * p.repeat
-    for step, (mode, cpu, c) in enumerate(alternate(runs, p.repeat), 1):
-        progress(f"ping-pong {step}/{total}: {c.name}, {mode}")
-        child = Child(c.fn, p.rounds, p.budget_s, p.idle_s, cpu=cpu)
-        samples[mode, c.id].append(child.result(30 + p.budget_s + p.rounds / 1000))
+    pairs = [(mode, cpu, c) for mode, cpu in modes for c in PINGPONG]
+
+    def measure(pair: Tuple[str, Optional[int], Contender[Design]]) -> List[int]:
+        _, cpu, c = pair
+        rtts: List[int] = Child(c.fn, p.rounds, p.budget_s, p.idle_s, cpu=cpu) \
+            .result(30 + p.budget_s + p.rounds / 1000)
+        return rtts
+
+    runs = alternated(pairs, p.repeat, measure, progress, "ping-pong",
+                      lambda pair: f"{pair[2].name}, {pair[0]}")
     rows: List[PingPongRow] = []
-    for mode, cpu, c in runs:
-        done = [s for s in samples[mode, c.id] if s]
+    for (mode, cpu, c), samples in zip(pairs, runs):
+        done = [s for s in samples if s]
         medians = [float(statistics.median(s)) for s in done]
         p99s = [percentile(sorted(s), 0.99) for s in done]
         rows.append(PingPongRow(

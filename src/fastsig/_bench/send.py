@@ -9,12 +9,12 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from typing import Callable, Dict, List
+from typing import Callable, List
 
 from .. import _core
 from .._ops import pthread_sigmask, sigqueue, sigqueue_many
 from .child import Child
-from .params import SEND_SIG, Contender, Params, Progress, alternate, median, ratio
+from .params import SEND_SIG, Contender, Params, Progress, alternated, median, ratio
 from .rows import SendRow
 
 Sender = Callable[[int, int, int], float]
@@ -66,13 +66,13 @@ def _send_cost(sender: Sender, n: int) -> float:
 
 
 def run_send(p: Params, progress: Progress) -> List[SendRow]:
-    costs: Dict[str, List[float]] = {c.id: [] for c in SEND}
-    total = len(SEND) * p.repeat
-    for step, c in enumerate(alternate(SEND, p.repeat), 1):
-        progress(f"send cost {step}/{total}: {c.name}")
-        costs[c.id].append(Child(_send_cost, c.fn, p.send_n).result(60 + p.send_n / 10_000))
-    rows = [SendRow(id=c.id, name=c.name, family=c.family, ns=median(costs[c.id]) or 0.0,
-                    runs=costs[c.id]) for c in SEND]
+    def measure(c: Contender[Sender]) -> float:
+        ns: float = Child(_send_cost, c.fn, p.send_n).result(60 + p.send_n / 10_000)
+        return ns
+
+    costs = alternated(SEND, p.repeat, measure, progress, "send cost", lambda c: c.name)
+    rows = [SendRow(id=c.id, name=c.name, family=c.family, ns=median(runs) or 0.0, runs=runs)
+            for c, runs in zip(SEND, costs)]
     by_id = {row.id: row for row in rows}
     for row in rows:
         row.vs_os_kill = ratio(row.ns, by_id[OS_KILL].ns)
