@@ -95,6 +95,7 @@ int fs_ring_fd(const fs_ring *ring);
 int fs_ring_attach(fs_ring *ring, int sig, int flags);
 int fs_ring_detach(fs_ring *ring, int sig);
 int fs_handler_installed(int sig);
+void fs_release_held(uint64_t sigs);
 int fs_ring_drain(fs_ring *ring, fs_info *out, int max);
 int fs_ring_wait(fs_ring *ring, fs_info *out, int max, int64_t timeout_ns);
 void fs_ring_interrupt(fs_ring *ring);

@@ -45,8 +45,6 @@ struct fs_ring {
     _Atomic int closing;         /* fs_ring_shutdown() ran: hold nothing back */
     _Atomic uint64_t attached;   /* mask of signals routed here */
     _Atomic int32_t reader_tid;  /* the thread that read last */
-    _Atomic int32_t throttled_tid;
-    _Atomic uint64_t throttled;  /* signals the handler blocked in throttled_tid */
     _Atomic uint64_t delivered[FS_NSIG];
     _Atomic uint64_t dropped[FS_NSIG];
     _Atomic uint64_t taken[FS_NSIG];
@@ -61,6 +59,19 @@ static _Atomic(fs_ring *) owner[FS_NSIG];
 static _Atomic int active[FS_NSIG];
 static _Atomic int chain_flags[FS_NSIG];
 static struct sigaction previous[FS_NSIG];
+
+/* What the handler held back, per thread. It blocks a signal in the mask the
+ * interrupted thread returns to, and only that thread can unblock it again,
+ * so each thread keeps its own record (tid 0: a free entry). The records are
+ * process-wide, not per ring: a thread may still hold a signal back after its
+ * ring is gone (closed from another thread), until it next calls into
+ * fastsig (fs_release_held). */
+#define FS_HOLDERS 64
+static struct holder {
+    _Atomic int32_t tid;
+    _Atomic uint64_t sigs;
+} holders[FS_HOLDERS];
+static _Atomic int holders_in_use;  /* entries with a tid: 0 is the fast path */
 
 /* Every live ring, so a forked child can give each an empty ring and a wake fd
  * of its own. Only touched outside handlers. */
@@ -160,15 +171,42 @@ static void push(fs_ring *ring, int sig, const siginfo_t *si, int32_t tid)
  * blocks the signal in the mask its thread returns to (uc_sigmask); further
  * signals wait in the kernel's queue (senders see EAGAIN) until the reader
  * has drained and unblocks them. Other threads' deliveries are not held back. */
+#ifdef FS_HAVE_THROTTLE
+static int thread_is_gone(int32_t tid)
+{
+    return syscall(SYS_tgkill, getpid(), tid, 0) < 0 && errno == ESRCH;
+}
+#endif
+
 static void throttle(fs_ring *ring, int sig, int32_t tid, void *context)
 {
 #ifdef FS_HAVE_THROTTLE
     if (tid != atomic_load(&ring->reader_tid) || fill_of(ring) <= ring->mask / 2
         || atomic_load(&ring->closing))
         return;
+    /* This thread's entry, or a free one, or one of a thread that has exited
+     * (the kernel dropped its mask and its pending signals with it). A nested
+     * handler on the same thread may claim a second entry; the release visits
+     * every entry of the thread. No entry left: deliver as usual (a full ring
+     * then counts drops). */
+    struct holder *mine = NULL;
+    for (int i = 0; i < FS_HOLDERS && !mine; i++)
+        if (atomic_load(&holders[i].tid) == tid)
+            mine = &holders[i];
+    for (int i = 0; i < FS_HOLDERS && !mine; i++) {
+        int32_t other = atomic_load(&holders[i].tid);
+        if ((other == 0 || thread_is_gone(other))
+            && atomic_compare_exchange_strong(&holders[i].tid, &other, tid)) {
+            mine = &holders[i];
+            atomic_store(&mine->sigs, 0);
+            if (other == 0)
+                atomic_fetch_add(&holders_in_use, 1);
+        }
+    }
+    if (!mine)
+        return;
+    atomic_fetch_or(&mine->sigs, (uint64_t)1 << (sig - 1));
     sigaddset(&((ucontext_t *)context)->uc_sigmask, sig);
-    atomic_store(&ring->throttled_tid, tid);
-    atomic_fetch_or(&ring->throttled, (uint64_t)1 << (sig - 1));
 #else
     (void)ring; (void)sig; (void)tid; (void)context;
 #endif
@@ -176,15 +214,43 @@ static void throttle(fs_ring *ring, int sig, int32_t tid, void *context)
 
 static void on_signal(int sig, siginfo_t *si, void *context);
 
+static int chains_to_a_handler(int sig)
+{
+    const struct sigaction *prev = &previous[sig];
+    if (prev->sa_flags & SA_SIGINFO)
+        return prev->sa_sigaction != on_signal;
+    return prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN;
+}
+
 static void chain(int sig, siginfo_t *si, void *context)
 {
     const struct sigaction *prev = &previous[sig];
-    if (prev->sa_flags & SA_SIGINFO) {
-        if (prev->sa_sigaction != on_signal)
-            prev->sa_sigaction(sig, si, context);
-    } else if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN) {
+    if (!chains_to_a_handler(sig))
+        return;
+    if (prev->sa_flags & SA_SIGINFO)
+        prev->sa_sigaction(sig, si, context);
+    else
         prev->sa_handler(sig);
-    }
+}
+
+/* A CPU fault that a chained handler returned from, repeating on one thread at
+ * one address this many times in a row, is a loop, not a repaired fault (the
+ * handler only noted it, as CPython's does). */
+#define FS_FAULT_LOOP 64
+static _Atomic int32_t fault_tid[FS_NSIG];
+static _Atomic uint64_t fault_addr[FS_NSIG];
+static _Atomic int fault_count[FS_NSIG];
+
+static int fault_repeats(int sig, const siginfo_t *si)
+{
+    int32_t tid = FS_GETTID();
+    uint64_t addr = (uint64_t)(uintptr_t)si->si_addr;
+    if (atomic_load(&fault_tid[sig]) == tid && atomic_load(&fault_addr[sig]) == addr)
+        return atomic_fetch_add(&fault_count[sig], 1) + 1;
+    atomic_store(&fault_tid[sig], tid);
+    atomic_store(&fault_addr[sig], addr);
+    atomic_store(&fault_count[sig], 1);
+    return 1;
 }
 
 static void on_signal(int sig, siginfo_t *si, void *context)
@@ -198,12 +264,19 @@ static void on_signal(int sig, siginfo_t *si, void *context)
             push(ring, sig, si, tid);
             throttle(ring, sig, tid, context);
         }
-        if (atomic_load_explicit(&chain_flags[sig], memory_order_relaxed) & FS_CHAIN)
-            chain(sig, si, context);
+        /* Leave before chaining: the previous handler may never return here
+         * (siglongjmp), and it does not touch the ring. */
         atomic_fetch_sub(&active[sig], 1);
-        if (is_cpu_fault(sig, si)) {
+        int chained = atomic_load_explicit(&chain_flags[sig], memory_order_relaxed) & FS_CHAIN;
+        if (chained)
+            chain(sig, si, context);
+        if (is_cpu_fault(sig, si)
+            && (!(chained && chains_to_a_handler(sig)) || fault_repeats(sig, si) >= FS_FAULT_LOOP)) {
             /* Returning would re-run the faulting instruction forever: let the
-             * default action end the process with this signal instead. */
+             * default action end the process with this signal instead. A
+             * chained handler that returned may have repaired the fault (guard
+             * pages, garbage collectors): the instruction runs again, and only
+             * if it keeps faulting at the same address did the handler not. */
             struct sigaction dfl;
             memset(&dfl, 0, sizeof dfl);
             dfl.sa_handler = SIG_DFL;
@@ -226,15 +299,38 @@ static int32_t reader_tid(void)
     return this_thread_tid;
 }
 
-/* Unblock what throttle() blocked in this thread, for the signals in sigs. */
-static void release_throttle(fs_ring *ring, uint64_t sigs)
+/* Unblock what throttle() blocked in this thread, for the signals in sigs.
+ * Every signal stays blocked while the records change, so no handler on this
+ * thread can hold a signal back between our reading its entry and unblocking. */
+void fs_release_held(uint64_t sigs)
 {
-    if (!(atomic_load(&ring->throttled) & sigs) || atomic_load(&ring->throttled_tid) != reader_tid())
+    if (!atomic_load(&holders_in_use))
         return;
-    uint64_t held = atomic_fetch_and(&ring->throttled, ~sigs) & sigs;
-    sigset_t set;
-    if (held && fs_mask_to_sigset(held, &set) == 0)
-        pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    int32_t tid = reader_tid();
+    int holds = 0;
+    for (int i = 0; i < FS_HOLDERS && !holds; i++)
+        holds = atomic_load(&holders[i].tid) == tid && (atomic_load(&holders[i].sigs) & sigs);
+    if (!holds)
+        return;
+    sigset_t all, mask;
+    sigfillset(&all);
+    if (pthread_sigmask(SIG_BLOCK, &all, &mask) != 0)
+        return;
+    uint64_t held = 0;
+    for (int i = 0; i < FS_HOLDERS; i++) {
+        struct holder *h = &holders[i];
+        if (atomic_load(&h->tid) != tid)
+            continue;
+        held |= atomic_fetch_and(&h->sigs, ~sigs) & sigs;
+        if (!atomic_load(&h->sigs)) {
+            atomic_store(&h->tid, 0);
+            atomic_fetch_sub(&holders_in_use, 1);
+        }
+    }
+    for (int sig = 1; sig < FS_NSIG; sig++)
+        if ((held >> (sig - 1)) & 1u)
+            sigdelset(&mask, sig);
+    pthread_sigmask(SIG_SETMASK, &mask, NULL);
 }
 
 /* ---- ring lifetime ------------------------------------------------------ */
@@ -248,8 +344,6 @@ static void reset_slots(fs_ring *ring)
     atomic_store(&ring->armed, 0);
     atomic_store(&ring->closing, 0);
     atomic_store(&ring->reader_tid, 0);
-    atomic_store(&ring->throttled_tid, 0);
-    atomic_store(&ring->throttled, 0);
     for (int sig = 0; sig < FS_NSIG; sig++) {
         atomic_store(&ring->delivered[sig], 0);
         atomic_store(&ring->dropped[sig], 0);
@@ -363,15 +457,23 @@ int fs_ring_attach(fs_ring *ring, int sig, int flags)
     }
     /* Read the old action before installing ours, so a handler that runs the
      * moment ours is in place never chains to a half-written one. */
+    if (sigaction(sig, NULL, &previous[sig]) < 0)
+        goto undo;
     struct sigaction ours;
     memset(&ours, 0, sizeof ours);
     ours.sa_sigaction = on_signal;
     /* SA_RESTART: a flood must not turn every slow syscall of the process into
-     * EINTR; nothing here needs the interruption, since no Python runs. */
+     * EINTR; nothing here needs the interruption, since no Python runs. A
+     * chained handler keeps its own choice (CPython omits SA_RESTART so that a
+     * blocking call returns EINTR and Ctrl-C is raised at once), its SIGCHLD
+     * flags and the mask it runs under. */
     ours.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
     sigemptyset(&ours.sa_mask);
-    if (sigaction(sig, NULL, &previous[sig]) < 0)
-        goto undo;
+    if (flags & FS_CHAIN) {
+        ours.sa_flags = SA_SIGINFO | SA_ONSTACK
+                        | (previous[sig].sa_flags & (SA_RESTART | SA_NOCLDSTOP | SA_NOCLDWAIT));
+        ours.sa_mask = previous[sig].sa_mask;
+    }
     atomic_store(&chain_flags[sig], flags);
     if (sigaction(sig, &ours, NULL) < 0)
         goto undo;
@@ -394,7 +496,7 @@ int fs_ring_detach(fs_ring *ring, int sig)
      * the previous action (SIG_DFL ends the process for a real-time signal):
      * stop throttling, then let them in; each is recorded or counted dropped. */
     atomic_store(&ring->reader_tid, 0);
-    release_throttle(ring, (uint64_t)1 << (sig - 1));
+    fs_release_held((uint64_t)1 << (sig - 1));
     /* Restore exactly what was there, unless someone (signal.signal(), say)
      * replaced our handler meanwhile: theirs stays. */
     int rc = 0;
@@ -461,7 +563,7 @@ int fs_ring_drain(fs_ring *ring, fs_info *out, int max)
             n++;
         /* Down to a quarter, or closing: let held-back signals in again. */
         if (fill_of(ring) <= ring->mask / 4 || atomic_load(&ring->closing))
-            release_throttle(ring, ~(uint64_t)0);
+            fs_release_held(atomic_load(&ring->attached));
         if (n == max)
             return n;
         /* Clear before arming: a producer writes only once armed, and the
@@ -479,7 +581,7 @@ int fs_ring_drain(fs_ring *ring, fs_info *out, int max)
 int fs_ring_wait(fs_ring *ring, fs_info *out, int max, int64_t timeout_ns)
 {
     int n = fs_ring_drain(ring, out, max);
-    if (n > 0)
+    if (n > 0 || atomic_load(&ring->closing))
         return n;
     struct pollfd pfd = {ring->wake_read_fd, POLLIN, 0};
     /* Sleep at most a second at a time: the caller loops, and so notices a
@@ -517,12 +619,14 @@ void fs_ring_counts(const fs_ring *ring, int sig, uint64_t *delivered,
 /* Block every signal across fork(), so no handler runs in the child before its
  * rings are reset; a forking thread has its own saved mask. */
 static __thread sigset_t mask_before_fork;
+static __thread int32_t tid_before_fork;
 
 static void before_fork(void)
 {
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &mask_before_fork);
+    tid_before_fork = FS_GETTID();
     pthread_mutex_lock(&rings_lock);
 }
 
@@ -546,15 +650,19 @@ static void after_fork_child(void)
 {
     for (int sig = 0; sig < FS_NSIG; sig++)
         atomic_store(&active[sig], 0);
-    for (fs_ring *ring = all_rings; ring; ring = ring->next) {
-        /* Throttled signals the forking thread had blocked: the child's empty
-         * ring has no reason to hold them back. */
-        if (this_thread_tid && atomic_load(&ring->throttled_tid) == this_thread_tid) {
-            uint64_t held = atomic_load(&ring->throttled);
+    /* What the forking thread held back: the child's empty rings have no
+     * reason to hold it back; the other threads do not exist here. */
+    for (int i = 0; i < FS_HOLDERS; i++) {
+        uint64_t held = atomic_load(&holders[i].sigs);
+        if (atomic_load(&holders[i].tid) == tid_before_fork)
             for (int sig = 1; sig < FS_NSIG; sig++)
                 if ((held >> (sig - 1)) & 1u)
                     sigdelset(&mask_before_fork, sig);
-        }
+        atomic_store(&holders[i].tid, 0);
+        atomic_store(&holders[i].sigs, 0);
+    }
+    atomic_store(&holders_in_use, 0);
+    for (fs_ring *ring = all_rings; ring; ring = ring->next) {
         reset_slots(ring);
         int fds[2];
         if (open_wake_fds(fds) == 0) {

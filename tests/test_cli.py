@@ -12,11 +12,10 @@ from typing import List
 import pytest
 
 import fastsig
-from conftest import in_child
 from fastsig._cli import main
+from support import RT1, in_child
 
 CLI = [sys.executable, "-m", "fastsig"]
-RT1 = fastsig.rt(1)
 
 
 def run(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -163,4 +162,13 @@ def test_demo_bulletproof() -> None:
 def test_demo_pingpong() -> None:
     result = run("demo", "pingpong", "--rounds", "20")
     assert result.returncode == 0, result.stderr
+    assert "the classic process-group ping-pong" in result.stdout
     assert result.stdout.count("20 pings, 20 pongs, none lost") == 2
+
+
+def test_bench_text_shows_results_not_targets() -> None:
+    result = run("bench", "--only", "send", "--send-n", "1000", "--repeat", "1", "--no-progress")
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert "\nSend cost per signal (1,000 sends a run)\nsender " in result.stdout
+    assert "fastsig.sigqueue_many" in result.stdout
+    assert "target" not in result.stdout.lower()  # the project's goals live in bench/README.md

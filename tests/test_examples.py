@@ -7,11 +7,12 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+from support import ROOT
+
+EXAMPLES = ROOT / "examples"
 
 
 def test_bulletproof_survives_sigfpe_and_dies_on_sighup() -> None:

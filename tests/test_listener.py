@@ -7,26 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import signal
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
 import fastsig
-from conftest import fork_sender, in_child
-
-RT1 = fastsig.rt(1)
-RT2 = fastsig.rt(2)
-
-
-
-def _collect(listener: fastsig.Listener, n: int, timeout: float = 20.0) -> list[fastsig.SigInfo]:
-    got: list[fastsig.SigInfo] = []
-    deadline = time.monotonic() + timeout
-    while len(got) < n and time.monotonic() < deadline:
-        got.extend(listener.wait(timeout=0.5))
-    return got
+from support import RT1, RT2, collect, exit_code, fork_sender, forked, in_child
 
 
 @in_child(timeout=60)
@@ -34,8 +25,8 @@ def test_flood_from_another_process_arrives_in_order_with_values() -> None:
     n = 50_000
     with fastsig.Listener([RT1], capacity=1 << 17) as listener:
         sender = fork_sender(os.getpid(), RT1, range(n))
-        got = _collect(listener, n)
-        assert os.waitpid(sender, 0)[1] == 0
+        got = collect(lambda: listener.wait(timeout=0.5), n, timeout=20)
+        assert exit_code(sender) == 0
         assert [i.si_value for i in got] == list(range(n))
         assert {i.si_pid for i in got} == {sender}
         assert all(i.si_code == fastsig.SiCode.SI_QUEUE for i in got)
@@ -55,7 +46,7 @@ def test_flood_into_a_small_ring_read_by_the_flooded_thread_loses_nothing() -> N
             batch = listener.wait_values(timeout=10)
             assert batch, f"flood stalled: {listener.stats()}"
             values.extend(batch)
-        assert os.waitpid(sender, 0)[1] == 0
+        assert exit_code(sender) == 0
         assert values == list(range(n))
         assert listener.stats()[RT1] == fastsig.Stats(delivered=n, dropped=0, read=n)
     # Nothing stays blocked in this thread after close.
@@ -177,8 +168,6 @@ def test_wait_times_out_empty() -> None:
 
 @in_child(timeout=30)
 def test_fileno_becomes_readable_after_drain_finds_ring_empty() -> None:
-    import select
-
     with fastsig.Listener([RT1]) as listener:
         assert listener.drain() == []  # arms the wake-up
         assert select.select([listener], [], [], 0)[0] == []
@@ -261,20 +250,14 @@ def test_bad_arguments_fail_before_installing_anything() -> None:
 def test_forked_child_starts_empty_with_its_own_wake_fd() -> None:
     with fastsig.Listener([RT1]) as listener:
         fastsig.sigqueue(os.getpid(), RT1, 1)
-        pid = os.fork()
-        if pid == 0:
-            code = 0
-            try:
-                assert listener.drain() == []
-                assert listener.stats()[RT1].delivered == 0
-                fastsig.sigqueue(os.getpid(), RT1, 2)
-                assert listener.drain_values() == [2]
-            except BaseException:  # noqa: BLE001 - a forked child reports by exit code
-                code = 1
-            os._exit(code)
-        assert os.waitpid(pid, 0)[1] == 0
-        import select
 
+        def child() -> None:
+            assert listener.drain() == []
+            assert listener.stats()[RT1].delivered == 0
+            fastsig.sigqueue(os.getpid(), RT1, 2)
+            assert listener.drain_values() == [2]
+
+        assert exit_code(forked(child)) == 0
         # The child's signal neither woke nor reached the parent's ring.
         assert listener.drain_values() == [1]
         assert select.select([listener], [], [], 0.05)[0] == []
@@ -292,9 +275,6 @@ def test_kill_sent_sigfpe_is_recorded_and_the_process_lives_on() -> None:
 
 
 def test_cpu_raised_segv_kills_instead_of_looping() -> None:
-    import subprocess
-    import sys
-
     code = (
         "import ctypes, fastsig, signal\n"
         "l = fastsig.Listener([signal.SIGSEGV])\n"
@@ -348,7 +328,7 @@ async def _async_receive(n: int) -> list[int]:
             values.append(info.si_value)
             if len(values) == n:
                 break
-        os.waitpid(sender, 0)
+        assert exit_code(sender) == 0
         return values
 
 

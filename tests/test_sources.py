@@ -14,8 +14,8 @@ from typing import List
 import pytest
 
 import fastsig
-from conftest import exit_code, forked, in_child, run_in_child
 from fastsig import _core
+from support import exit_code, forked, in_child, run_in_child
 
 RT = fastsig.rt(2)
 MS = 1_000_000

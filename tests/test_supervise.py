@@ -16,8 +16,8 @@ from typing import List, Tuple
 import pytest
 
 import fastsig
-from conftest import exit_code, forked, in_child
 from fastsig import _core
+from support import exit_code, forked, in_child, isolate_sigpending
 from test_sources import _read_line
 
 RT = fastsig.rt(4)
@@ -67,6 +67,7 @@ def _report(pid: int, report_r: int) -> List[Rec]:
 
 @in_child(timeout=90)
 def test_forward_relays_every_value_in_order_and_counts() -> None:
+    isolate_sigpending()  # a queue quota of our own, with other test runs flooding beside us
     pid, report = _start_receiver(1001, [RT, USR1])
     me = os.getpid()
     with fastsig.forward([RT, USR1], pid) as relay:

@@ -296,6 +296,11 @@ def handler_installed(sig: int) -> bool:
     return bool(lib.fs_handler_installed(sig))
 
 
+def release_held(mask: int) -> None:
+    """Unblock what the handler held back in the calling thread, of mask."""
+    lib.fs_release_held(mask)
+
+
 # ---- sources: POSIX timers, F_SETSIG, pidfd_open, the parent-death signal ----
 
 HAVE_TIMER = bool(FEATURES & lib.FS_HAVE_TIMER)

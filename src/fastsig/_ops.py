@@ -294,13 +294,17 @@ def sigpending() -> Set[Union[signal.Signals, int]]:
 
 @contextlib.contextmanager
 def blocked(sigs: SignalSet) -> Iterator[None]:
-    """Block sigs in the calling thread for the with-block, then restore the
-    previous mask exactly, on an exception too."""
-    old = _core.pthread_sigmask(_core.SIG_BLOCK, mask_of(sigs))
+    """Block sigs in the calling thread for the with-block, then unblock the
+    ones it blocked, on an exception too. Only those: what was blocked before
+    stays blocked, and every other change made inside (fastsig's own release
+    of held-back signals, say) stays as it is."""
+    mask = mask_of(sigs)
+    old = _core.pthread_sigmask(_core.SIG_BLOCK, mask)
     try:
         yield
     finally:
-        _core.pthread_sigmask(_core.SIG_SETMASK, old)
+        if mask & ~old:
+            _core.pthread_sigmask(_core.SIG_UNBLOCK, mask & ~old)
 
 
 # ---- waiting ---------------------------------------------------------------
