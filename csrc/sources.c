@@ -59,17 +59,30 @@ struct kernel_sigevent {
 };
 _Static_assert(sizeof(struct kernel_sigevent) == 64, "the kernel's sigevent is 64 bytes");
 
-static struct timespec ts_of(int64_t ns)
+/* The timespec and itimerspec of these syscalls, with a long for the seconds
+ * whatever the C library's time_t is (a 32-bit system with a 64-bit time_t
+ * would need the *_time64 syscalls for its own struct). Durations are
+ * relative here, so a long of seconds is plenty. */
+struct kernel_timespec {
+    long sec;
+    long nsec;
+};
+struct kernel_itimerspec {
+    struct kernel_timespec interval;
+    struct kernel_timespec value;
+};
+
+static struct kernel_timespec ts_of(int64_t ns)
 {
-    struct timespec ts;
-    ts.tv_sec = (time_t)(ns / 1000000000);
-    ts.tv_nsec = (long)(ns % 1000000000);
+    struct kernel_timespec ts;
+    ts.sec = (long)(ns / 1000000000);
+    ts.nsec = (long)(ns % 1000000000);
     return ts;
 }
 
-static int64_t ns_of(const struct timespec *ts)
+static int64_t ns_of(const struct kernel_timespec *ts)
 {
-    return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+    return (int64_t)ts->sec * 1000000000 + ts->nsec;
 }
 
 int fs_timer_create(int clock, int sig, int64_t value, int32_t tid, int32_t *timerid)
@@ -89,19 +102,19 @@ int fs_timer_create(int clock, int sig, int64_t value, int32_t tid, int32_t *tim
 
 int fs_timer_settime(int32_t timerid, int64_t initial_ns, int64_t interval_ns)
 {
-    struct itimerspec spec;
-    spec.it_value = ts_of(initial_ns);
-    spec.it_interval = ts_of(interval_ns);
+    struct kernel_itimerspec spec;
+    spec.value = ts_of(initial_ns);
+    spec.interval = ts_of(interval_ns);
     return (int)syscall(SYS_timer_settime, timerid, 0, &spec, NULL);
 }
 
 int fs_timer_gettime(int32_t timerid, int64_t *remaining_ns, int64_t *interval_ns)
 {
-    struct itimerspec spec;
+    struct kernel_itimerspec spec;
     if (syscall(SYS_timer_gettime, timerid, &spec) < 0)
         return -1;
-    *remaining_ns = ns_of(&spec.it_value);
-    *interval_ns = ns_of(&spec.it_interval);
+    *remaining_ns = ns_of(&spec.value);
+    *interval_ns = ns_of(&spec.interval);
     return 0;
 }
 

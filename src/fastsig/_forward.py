@@ -93,7 +93,10 @@ class Forwarder:
     def _run(self) -> None:
         # Handlers run on the other threads: this one only reads and sends.
         pthread_sigmask(_core.SIG_BLOCK, valid_signals())
-        listener, ring_fd = self._listener, self._listener.fileno()
+        listener = self._listener
+        ready = select.poll()  # not select(): the fds may be past FD_SETSIZE
+        for fd in (listener.fileno(), self._wake_r):
+            ready.register(fd, select.POLLIN)
         while True:
             records = listener.drain()
             for info in records:
@@ -102,7 +105,7 @@ class Forwarder:
                 continue
             if self._stopping:
                 return
-            select.select([ring_fd, self._wake_r], [], [])
+            ready.poll()
 
     def _forward(self, info: SigInfo) -> None:
         self._counts["received"] += 1
