@@ -162,7 +162,9 @@ def _demo_pingpong(rounds: int) -> None:
 
 # The bulletproof process: it survives SIGFPE sent to it, and still dies of
 # SIGHUP. The stdlib handler learns only that SIGFPE came; fastsig's records say
-# who sent it, with the full siginfo.
+# who sent it, with the full siginfo. The child reports each survival on the
+# ready pipe before the next SIGFPE is sent: a standard signal sent again while
+# the first is still pending would coalesce with it.
 
 def _bulletproof_child(use_fastsig: bool, ready: int) -> None:
     if use_fastsig:
@@ -170,11 +172,13 @@ def _bulletproof_child(use_fastsig: bool, ready: int) -> None:
             os.write(ready, b"r")
             for count, info in enumerate(listener, 1):
                 print(f"  survived SIGFPE #{count}: {info!r}", flush=True)
+                os.write(ready, b"s")
     else:
         def survive(signum: int, frame: object) -> None:
             survive.count += 1  # type: ignore[attr-defined]
             print(f"  survived SIGFPE #{survive.count} (the stdlib handler gets no sender, "  # type: ignore[attr-defined]
                   "no siginfo)", flush=True)
+            os.write(ready, b"s")
 
         survive.count = 0  # type: ignore[attr-defined]
         signal.signal(signal.SIGFPE, survive)
@@ -190,7 +194,7 @@ def _demo_bulletproof() -> None:
             child.wait_ready(10)
             for _ in range(3):
                 os.kill(child.pid, signal.SIGFPE)
-                time.sleep(0.1)
+                child.wait_ready(10)
             os.kill(child.pid, signal.SIGHUP)
             with contextlib.suppress(ChildFailed):  # it dies without a result
                 child.result(10)
