@@ -27,6 +27,13 @@ def _blocked_here(sig: int) -> bool:
     return sig in signal.pthread_sigmask(signal.SIG_BLOCK, [])
 
 
+def _thread_blocks(native_id: int, sig: int) -> bool:
+    """Whether the thread with this kernel id blocks sig, read from /proc."""
+    with open(f"/proc/self/task/{native_id}/status") as status:
+        line = next(line for line in status if line.startswith("SigBlk:"))
+    return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+
+
 def _hold_back(listener: fastsig.Listener, send: object) -> None:
     """Make the calling thread the reader, then fill the ring past half from
     `send()` until the handler holds RT1 back in this thread."""
@@ -75,6 +82,7 @@ def test_two_reader_threads_each_release_their_own_hold() -> None:
     def reader(name: str, wait_for: str, then: str) -> None:
         listener.drain()  # this thread is the reader now
         results[name + "_tid"] = threading.get_ident()
+        results[name + "_native"] = threading.get_native_id()
         step[then].set()
         step[wait_for].wait(10)
         results[name + "_held"] = _blocked_here(RT1)
@@ -82,19 +90,25 @@ def test_two_reader_threads_each_release_their_own_hold() -> None:
         results[name + "_read"] = len(got)
         results[name + "_blocked_after"] = _blocked_here(RT1)
 
-    def flood(thread_id: int) -> None:
+    def flood(name: str) -> None:
+        """Signals aimed at one reader; returns once its handler has held RT1
+        back (the deliveries run when that thread is next scheduled)."""
         for i in range(CAPACITY):
-            fastsig.pthread_sigqueue(thread_id, RT1, i)
+            fastsig.pthread_sigqueue(results[name + "_tid"], RT1, i)  # type: ignore[arg-type]
+        deadline = time.monotonic() + 10
+        while not _thread_blocks(results[name + "_native"], RT1):  # type: ignore[arg-type]
+            assert time.monotonic() < deadline, f"{name} was never held back"
+            time.sleep(0.001)
 
     with fastsig.Listener([RT1], capacity=CAPACITY) as listener:
         a = threading.Thread(target=reader, args=("a", "a_go", "a_held"))
         a.start()
         step["a_held"].wait(10)
-        flood(results["a_tid"])  # type: ignore[arg-type]
+        flood("a")
         b = threading.Thread(target=reader, args=("b", "b_go", "b_held"))
         b.start()  # b's first drain takes what a's flood left in the ring
         step["b_held"].wait(10)
-        flood(results["b_tid"])  # type: ignore[arg-type]
+        flood("b")
         step["b_go"].set()
         b.join(10)
         step["a_go"].set()
