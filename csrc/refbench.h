@@ -23,6 +23,7 @@ enum {
     FS_REF_SIGWAITINFO = 1,   /* sigtimedwait() one at a time */
     FS_REF_SIGNALFD = 2,      /* read() batches of signalfd records */
     FS_REF_HANDLER = 3,       /* SA_SIGINFO handler counting into atomics */
+    FS_REF_TAKE = 4,          /* the same, also taking what is pending (rt_sigtimedwait) */
     FS_REF_GLIBC = 1          /* fs_ref_flood flag: glibc sigqueue(), 3 syscalls */
 };
 

@@ -12,7 +12,7 @@ import select
 import signal
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple, TypeVar
 
 from .. import _core
 from .._listener import Listener
@@ -37,7 +37,8 @@ class Tally:
     start_ns: int = 0              # drain: when the receiver was let go
 
 
-Receiver = Callable[[int, Params, int], Tally]  # (n, params, ready fd) -> Tally
+Receiver = Callable[[int, Params, int], Tally]
+T = TypeVar("T")  # (n, params, ready fd) -> Tally
 
 
 def checked(values: List[int], n: int, first_ns: int, end_ns: int) -> Tally:
@@ -55,11 +56,12 @@ def _ready(fd: int) -> None:
         os.write(fd, b"r")
 
 
-def _value_loop(read: Callable[[], List[int]], n: int, ready: int,
-                drain: Optional[Callable[[], List[int]]] = None) -> Tally:
-    """read() -> a batch of values ([] after idle_s); -1 is the end marker."""
+def _loop(read: Callable[[], List[T]], ended: Callable[[List[T]], bool], ready: int,
+          drain: Optional[Callable[[], List[T]]] = None) -> Tuple[List[T], int, int]:
+    """read() -> a batch ([] after idle_s) until ended(batch): what arrived,
+    the first arrival's and the end marker's time (0 if it never came)."""
     _ready(ready)
-    values: List[int] = []
+    items: List[T] = []
     first_ns = end_ns = 0
     while True:
         batch = read()
@@ -67,16 +69,22 @@ def _value_loop(read: Callable[[], List[int]], n: int, ready: int,
             break
         if not first_ns:
             first_ns = time.monotonic_ns()
-        values += batch
-        if -1 in batch:
+        items += batch
+        if ended(batch):
             end_ns = time.monotonic_ns()
             break
-    # The ring may hold records that a nested handler put after the marker.
     while drain is not None:
         more = drain()
         if not more:
             break
-        values += more
+        items += more
+    return items, first_ns, end_ns
+
+
+def _value_loop(read: Callable[[], List[int]], n: int, ready: int,
+                drain: Optional[Callable[[], List[int]]] = None) -> Tally:
+    """read() -> a batch of values ([] after idle_s); -1 is the end marker."""
+    values, first_ns, end_ns = _loop(read, lambda batch: -1 in batch, ready, drain)
     return checked([v for v in values if v != -1], n, first_ns, end_ns)
 
 
@@ -134,6 +142,20 @@ def recv_ring(n: int, p: Params, ready: int) -> Tally:
     return tally
 
 
+def recv_ring_records(n: int, p: Params, ready: int) -> Tally:
+    """The ring read as SigInfo records; their values checked after the clock
+    stops. The marker is the ring's highest signal, so its record is the last."""
+    with Listener([SIG, END], capacity=p.ring_capacity, batch=BATCH) as listener:
+        pthread_sigmask(_core.SIG_UNBLOCK, {SIG, END})  # blocked while prefilled
+        records, first_ns, end_ns = _loop(lambda: listener.wait(timeout=p.idle_s),
+                                          lambda batch: batch[-1].si_signo == END, ready,
+                                          drain=listener.drain)
+        dropped = listener.stats()[SIG].dropped
+    tally = checked([r.si_value for r in records if r.si_signo == SIG], n, first_ns, end_ns)
+    tally.dropped = dropped
+    return tally
+
+
 def recv_waiter(n: int, p: Params, ready: int) -> Tally:
     pthread_sigmask(_core.SIG_BLOCK, {SIG, END})
     waiter = Waiter([SIG, END], max=BATCH)
@@ -167,10 +189,14 @@ FLOOD: List[Contender[Receiver]] = available([
     Contender("stdlib-sigwaitinfo", "stdlib signal.sigwaitinfo loop", "stdlib",
               recv_stdlib_sigwaitinfo),
     Contender("ring", "fastsig Listener ring (wait_values)", "fastsig", recv_ring),
+    Contender("ring-records", "fastsig Listener ring (wait, SigInfo records)", "fastsig",
+              recv_ring_records),
     Contender("waiter", "fastsig Waiter.wait_values (sigwaitinfo_many)", "fastsig", recv_waiter),
     Contender("signalfd", "fastsig SignalFD.read_values", "fastsig", recv_signalfd,
               _core.HAVE_SIGNALFD),
     Contender("c-handler", "C SA_SIGINFO handler", "C", _recv_c(_core.REF_HANDLER)),
+    Contender("c-take", "C SA_SIGINFO handler taking what is pending", "C",
+              _recv_c(_core.REF_TAKE)),
     Contender("c-sigwaitinfo", "C sigwaitinfo loop", "C", _recv_c(_core.REF_SIGWAITINFO)),
     Contender("c-signalfd", "C signalfd batch reads", "C", _recv_c(_core.REF_SIGNALFD),
               _core.HAVE_SIGNALFD),
