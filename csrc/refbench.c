@@ -120,6 +120,7 @@ struct tally {
     _Atomic int64_t expected;   /* previous value + 1 */
     _Atomic uint64_t received, unique, out_of_order, duplicates, foreign;
     _Atomic int64_t first_ns, last_ns, end_ns;
+    int64_t start_ns;
     int sig, end_sig;
 };
 
@@ -170,6 +171,7 @@ static void tally_finish(struct tally *t, fs_ref_recv *out)
     out->first_ns = atomic_load(&t->first_ns);
     out->last_ns = atomic_load(&t->last_ns);
     out->end_ns = atomic_load(&t->end_ns);
+    out->start_ns = t->start_ns;
     free(t->seen);
     t->seen = NULL;
 }
@@ -200,6 +202,7 @@ static int receive_sigwaitinfo(struct tally *t, int64_t idle_ns, int ready_fd)
     struct timespec idle = ref_timespec(idle_ns);
     siginfo_t si;
     int rc = 0;
+    t->start_ns = ref_now();
     for (;;) {
         int sig = sigtimedwait(&set, &si, &idle);
         if (sig < 0) {
@@ -230,6 +233,7 @@ static int receive_signalfd(struct tally *t, int64_t idle_ns, int ready_fd)
     say_ready(ready_fd);
     struct signalfd_siginfo records[REF_BATCH];
     int rc = 0, done = 0;
+    t->start_ns = ref_now();
     while (!done) {
         ssize_t got = read(fd, records, sizeof records);
         if (got < 0) {
@@ -333,6 +337,7 @@ static int receive_handler(struct tally *t, int64_t idle_ns, int ready_fd, int t
     sigemptyset(&set);
     sigaddset(&set, t->sig);
     sigaddset(&set, t->end_sig);
+    t->start_ns = ref_now();
     if (sigprocmask(SIG_UNBLOCK, &set, &old_mask) < 0)
         goto restore_end;
     say_ready(ready_fd);

@@ -43,6 +43,7 @@ typedef struct fs_ref_recv {
     int64_t first_ns;      /* first delivery of sig */
     int64_t last_ns;       /* last delivery of sig */
     int64_t end_ns;        /* end marker seen; 0: stopped by the idle timeout */
+    int64_t start_ns;      /* set up: just before the first wait, or the unblock */
 } fs_ref_recv;
 
 /* Queue values 0..n-1 to pid on sig, retrying while the queue is full, then

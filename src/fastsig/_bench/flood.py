@@ -34,7 +34,7 @@ class Tally:
     end_ns: int                    # the end marker; 0 if it never came
     last_ns: int = 0               # the last arrival (C receivers)
     dropped: Optional[int] = None  # the ring's count of what it had no room for
-    start_ns: int = 0              # drain: when the receiver was let go
+    start_ns: int = 0              # set up, it began to receive (unblocked, or first wait)
 
 
 Receiver = Callable[[int, Params, int], Tally]
@@ -57,10 +57,12 @@ def _ready(fd: int) -> None:
 
 
 def _loop(read: Callable[[], List[T]], ended: Callable[[List[T]], bool], ready: int,
-          drain: Optional[Callable[[], List[T]]] = None) -> Tuple[List[T], int, int]:
+          drain: Optional[Callable[[], List[T]]] = None) -> Tuple[List[T], int, int, int]:
     """read() -> a batch ([] after idle_s) until ended(batch): what arrived,
-    the first arrival's and the end marker's time (0 if it never came)."""
+    when the loop began, the first arrival's and the end marker's time (0 if
+    it never came)."""
     _ready(ready)
+    start_ns = time.monotonic_ns()
     items: List[T] = []
     first_ns = end_ns = 0
     while True:
@@ -78,14 +80,17 @@ def _loop(read: Callable[[], List[T]], ended: Callable[[List[T]], bool], ready: 
         if not more:
             break
         items += more
-    return items, first_ns, end_ns
+    return items, start_ns, first_ns, end_ns
 
 
 def _value_loop(read: Callable[[], List[int]], n: int, ready: int,
-                drain: Optional[Callable[[], List[int]]] = None) -> Tally:
-    """read() -> a batch of values ([] after idle_s); -1 is the end marker."""
-    values, first_ns, end_ns = _loop(read, lambda batch: -1 in batch, ready, drain)
-    return checked([v for v in values if v != -1], n, first_ns, end_ns)
+                drain: Optional[Callable[[], List[int]]] = None, start_ns: int = 0) -> Tally:
+    """read() -> a batch of values ([] after idle_s); -1 is the end marker.
+    start_ns: when receiving began, if before the loop (a handler unblocked)."""
+    values, loop_ns, first_ns, end_ns = _loop(read, lambda batch: -1 in batch, ready, drain)
+    tally = checked([v for v in values if v != -1], n, first_ns, end_ns)
+    tally.start_ns = start_ns or loop_ns
+    return tally
 
 
 def recv_stdlib_handler(n: int, p: Params, ready: int) -> Tally:
@@ -101,6 +106,7 @@ def recv_stdlib_handler(n: int, p: Params, ready: int) -> Tally:
 
     signal.signal(SIG, on_value)
     signal.signal(END, on_end)
+    start_ns = time.monotonic_ns()
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {SIG, END})  # blocked while prefilled
     _ready(ready)
     last, seen = time.monotonic(), 0
@@ -111,7 +117,7 @@ def recv_stdlib_handler(n: int, p: Params, ready: int) -> Tally:
         elif time.monotonic() - last > p.idle_s:
             break
     return Tally(received=state["calls"], unique=None, out_of_order=None, duplicates=None,
-                 first_ns=state["first_ns"], end_ns=state["end_ns"])
+                 first_ns=state["first_ns"], end_ns=state["end_ns"], start_ns=start_ns)
 
 
 def recv_stdlib_sigwaitinfo(n: int, p: Params, ready: int) -> Tally:
@@ -121,7 +127,7 @@ def recv_stdlib_sigwaitinfo(n: int, p: Params, ready: int) -> Tally:
     # parent died), SIGALRM's default action ends this child.
     signal.alarm(int(30 + p.idle_s + n / 10_000))
     _ready(ready)
-    received, first_ns = 0, 0
+    received, first_ns, start_ns = 0, 0, time.monotonic_ns()
     while True:
         info = signal.sigwaitinfo(sigs)  # no si_value: order cannot be checked
         if info.si_signo == END:
@@ -130,14 +136,15 @@ def recv_stdlib_sigwaitinfo(n: int, p: Params, ready: int) -> Tally:
             first_ns = time.monotonic_ns()
         received += 1
     return Tally(received=received, unique=None, out_of_order=None, duplicates=None,
-                 first_ns=first_ns, end_ns=time.monotonic_ns())
+                 first_ns=first_ns, end_ns=time.monotonic_ns(), start_ns=start_ns)
 
 
 def recv_ring(n: int, p: Params, ready: int) -> Tally:
     with Listener([SIG, END], capacity=p.ring_capacity, batch=BATCH) as listener:
+        start_ns = time.monotonic_ns()
         pthread_sigmask(_core.SIG_UNBLOCK, {SIG, END})  # blocked while prefilled
         tally = _value_loop(lambda: listener.wait_values(timeout=p.idle_s), n, ready,
-                            drain=listener.drain_values)
+                            drain=listener.drain_values, start_ns=start_ns)
         tally.dropped = listener.stats()[SIG].dropped
     return tally
 
@@ -146,13 +153,14 @@ def recv_ring_records(n: int, p: Params, ready: int) -> Tally:
     """The ring read as SigInfo records; their values checked after the clock
     stops. The marker is the ring's highest signal, so its record is the last."""
     with Listener([SIG, END], capacity=p.ring_capacity, batch=BATCH) as listener:
+        start_ns = time.monotonic_ns()
         pthread_sigmask(_core.SIG_UNBLOCK, {SIG, END})  # blocked while prefilled
-        records, first_ns, end_ns = _loop(lambda: listener.wait(timeout=p.idle_s),
+        records, _, first_ns, end_ns = _loop(lambda: listener.wait(timeout=p.idle_s),
                                           lambda batch: batch[-1].si_signo == END, ready,
                                           drain=listener.drain)
         dropped = listener.stats()[SIG].dropped
     tally = checked([r.si_value for r in records if r.si_signo == SIG], n, first_ns, end_ns)
-    tally.dropped = dropped
+    tally.dropped, tally.start_ns = dropped, start_ns
     return tally
 
 
@@ -210,14 +218,12 @@ def _flood_sender(receiver_pid: int, n: int, ready: int) -> Dict[str, int]:
 
 def _prefilled(receiver: Receiver, n: int, p: Params, go: int, ready: int) -> Tally:
     """Drain mode: the signals stay blocked while the whole flood is queued;
-    the receiver starts (and its clock with it) when the parent says go."""
+    the receiver starts when the parent says go, and its clock once it is set
+    up (tally.start_ns): its setup, a Listener's ring, say, is no receive cost."""
     pthread_sigmask(_core.SIG_BLOCK, {SIG, END})
     _ready(ready)
     os.read(go, 1)
-    start_ns = time.monotonic_ns()
-    tally = receiver(n, p, -1)
-    tally.start_ns = start_ns
-    return tally
+    return receiver(n, p, -1)
 
 
 @dataclass
@@ -253,7 +259,7 @@ def flood_once(receiver: Receiver, p: Params, drain: bool = False) -> _Run:
         finally:
             os.close(go_w)
     end = tally.end_ns or tally.last_ns or time.monotonic_ns()
-    seconds = max(1e-9, (end - (tally.start_ns or sent["start_ns"])) / 1e9)
+    seconds = max(1e-9, (end - (tally.start_ns if drain else sent["start_ns"])) / 1e9)
     arrived = tally.unique if tally.unique is not None else tally.received
     return _Run(rate=tally.received / seconds, received=tally.received, lost=n - arrived,
                 out_of_order=tally.out_of_order, duplicates=tally.duplicates,
