@@ -18,7 +18,7 @@ import pytest
 
 import fastsig
 from fastsig import _core
-from support import RT1, exit_code, forked, in_child
+from support import RT1, exit_code, forked, in_child, proc_status
 
 CAPACITY = 16  # held back past half full, released at a quarter
 
@@ -27,11 +27,18 @@ def _blocked_here(sig: int) -> bool:
     return sig in signal.pthread_sigmask(signal.SIG_BLOCK, [])
 
 
-def _thread_blocks(native_id: int, sig: int) -> bool:
-    """Whether the thread with this kernel id blocks sig, read from /proc."""
-    with open(f"/proc/self/task/{native_id}/status") as status:
-        line = next(line for line in status if line.startswith("SigBlk:"))
-    return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+def _held_in(native_id: int, sig: int) -> bool:
+    """Whether thread native_id blocks sig (its own mask, from /proc)."""
+    return bool(int(proc_status(f"self/task/{native_id}")["SigBlk"], 16) >> (sig - 1) & 1)
+
+
+def _until(condition: object, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True
 
 
 def _hold_back(listener: fastsig.Listener, send: object) -> None:
@@ -91,14 +98,11 @@ def test_two_reader_threads_each_release_their_own_hold() -> None:
         results[name + "_blocked_after"] = _blocked_here(RT1)
 
     def flood(name: str) -> None:
-        """Signals aimed at one reader; returns once its handler has held RT1
-        back (the deliveries run when that thread is next scheduled)."""
         for i in range(CAPACITY):
             fastsig.pthread_sigqueue(results[name + "_tid"], RT1, i)  # type: ignore[arg-type]
-        deadline = time.monotonic() + 10
-        while not _thread_blocks(results[name + "_native"], RT1):  # type: ignore[arg-type]
-            assert time.monotonic() < deadline, f"{name} was never held back"
-            time.sleep(0.001)
+        # Its handler runs when that thread gets a CPU: wait until it held
+        # the signal back, before another thread becomes the reader.
+        assert _until(lambda: _held_in(results[name + "_native"], RT1)), name  # type: ignore[arg-type]
 
     with fastsig.Listener([RT1], capacity=CAPACITY) as listener:
         a = threading.Thread(target=reader, args=("a", "a_go", "a_held"))

@@ -122,13 +122,15 @@ def cmd_listen(args: argparse.Namespace) -> int:
                 stopped_by = "timeout"
             for info in records:
                 if info.si_signo in stops:
-                    stopped_by = signame(info.si_signo)
-                    break
+                    # What arrived with it is still shown: taken in one handler
+                    # entry, the stop (a lower signal) may come first.
+                    stopped_by = stopped_by or signame(info.si_signo)
+                    continue
                 counts[info.si_signo] += 1
                 rec = _record(info, wall_minus_mono)
                 print(json.dumps(rec) if args.json else _line(rec), flush=True)
                 if args.count and sum(counts.values()) >= args.count:
-                    stopped_by = "count"
+                    stopped_by = stopped_by or "count"
                     break
         dropped = sum(listener.dropped[s] for s in wanted)
     detail = ", ".join(f"{signame(s)}: {n}" for s, n in counts.items())

@@ -404,9 +404,10 @@ def get_pdeathsig() -> int:
 REF_SIGWAITINFO: int = lib.FS_REF_SIGWAITINFO
 REF_SIGNALFD: int = lib.FS_REF_SIGNALFD
 REF_HANDLER: int = lib.FS_REF_HANDLER
+REF_TAKE: int = lib.FS_REF_TAKE
 _REF_SENT_FIELDS = ("sent", "eagain", "start_ns", "end_ns")
 _REF_RECV_FIELDS = ("received", "unique", "out_of_order", "duplicates", "foreign",
-                    "first_ns", "last_ns", "end_ns")
+                    "first_ns", "last_ns", "end_ns", "start_ns")
 
 
 def ref_flood(pid: int, sig: int, n: int, end_sig: int, glibc: bool = False) -> Dict[str, int]:
