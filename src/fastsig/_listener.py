@@ -417,7 +417,8 @@ class Listener:
         self._users[me] -= 1
         if self._users[me] <= 0:
             del self._users[me]
-        self._cond.notify_all()
+        if self._closing:  # only close() waits on _cond
+            self._cond.notify_all()
         self._free_if_unused()
 
     def _free_if_unused(self) -> None:
