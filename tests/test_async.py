@@ -1,0 +1,224 @@
+"""Every event loop: asyncio (its default loop and uvloop), trio, and anyio on
+both its backends, each receiving real signals from another process.
+
+The waits themselves are the same code under each (Listener.wait_async through
+fastsig._eventloop); cancellation and closing differ per library, so every test
+runs under each. The tests spawn tasks and cancel with anyio's primitives,
+which work inside a plain asyncio or trio run as well as under anyio.run.
+Every test installs handlers, so each runs in a forked child (@in_child).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+from typing import Awaitable, Callable, List, TypeVar
+
+import pytest
+
+import fastsig
+from support import RT1, RT2, exit_code, fork_sender, in_child
+
+anyio = pytest.importorskip("anyio")
+trio = pytest.importorskip("trio")
+
+T = TypeVar("T")
+
+try:
+    import uvloop
+except ImportError:  # uvloop has no wheels for PyPy or Windows
+    uvloop = None
+
+RUNNERS = [
+    "asyncio",
+    pytest.param("uvloop", marks=pytest.mark.skipif(uvloop is None, reason="needs uvloop")),
+    "trio",
+    "anyio-asyncio",
+    "anyio-trio",
+]
+
+
+def run(runner: str, main: Callable[[], Awaitable[T]]) -> T:
+    """main() to completion under runner (one of RUNNERS)."""
+    if runner == "asyncio":
+        return asyncio.run(main())  # type: ignore[arg-type]
+    if runner == "uvloop":
+        loop = uvloop.new_event_loop()
+        try:
+            return loop.run_until_complete(main())
+        finally:
+            loop.close()
+    if runner == "trio":
+        return trio.run(main)  # type: ignore[no-any-return]
+    return anyio.run(main, backend=runner.split("-")[1])  # type: ignore[no-any-return]
+
+
+N = 10_000
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+@in_child(timeout=120)
+def test_ten_thousand_values_arrive_in_order_through_async_for(runner: str) -> None:
+    async def main() -> List[int]:
+        with fastsig.Listener([RT1]) as listener:
+            sender = fork_sender(os.getpid(), RT1, range(N))
+            values: List[int] = []
+            async for info in listener:
+                values.append(info.si_value)
+                if len(values) == N:
+                    break
+            assert exit_code(sender) == 0
+            assert listener.stats()[RT1] == fastsig.Stats(delivered=N, dropped=0, read=N)
+            return values
+
+    assert run(runner, main) == list(range(N))
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+@in_child(timeout=120)
+def test_a_cancelled_wait_loses_no_record(runner: str) -> None:
+    # Waits cancelled at every stage (before they park, while parked, as the
+    # records arrive) under a flood: every value still arrives, in order, so
+    # no cancelled wait took a record with it.
+    async def main() -> tuple[List[int], int]:
+        with fastsig.Listener([RT1]) as listener:
+            sender = fork_sender(os.getpid(), RT1, range(N))
+            values: List[int] = []
+            cancelled = 0
+            while len(values) < N:
+                with anyio.move_on_after((0, 0.0001, 0.001)[cancelled % 3]) as scope:
+                    values.extend(i.si_value for i in await listener.wait_async(max=64))
+                cancelled += scope.cancelled_caught
+            assert exit_code(sender) == 0
+            return values, cancelled
+
+    values, cancelled = run(runner, main)
+    assert values == list(range(N))
+    assert cancelled > 0, "no wait was cancelled: the test tested nothing"
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+@in_child(timeout=60)
+def test_after_a_cancelled_wait_the_next_read_returns_the_record(runner: str) -> None:
+    async def main() -> List[int]:
+        with fastsig.Listener([RT1]) as listener:
+            with anyio.move_on_after(0.05) as scope:
+                await listener.wait_async()
+            assert scope.cancelled_caught
+            assert exit_code(fork_sender(os.getpid(), RT1, [7])) == 0
+            with anyio.fail_after(10):
+                return [i.si_value for i in await listener.wait_async()]
+
+    assert run(runner, main) == [7]
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+@in_child(timeout=60)
+def test_tasks_of_one_loop_wait_on_one_listener_together(runner: str) -> None:
+    # trio lets one task at a time wait to read an fd: the waiters of one run
+    # must share a reader, as they share add_reader under asyncio.
+    async def main() -> List[int]:
+        got: List[int] = []
+        with fastsig.Listener([RT1]) as listener:
+
+            async def one() -> None:
+                got.extend(i.si_value for i in await listener.wait_async(max=1))
+
+            with anyio.fail_after(10):
+                async with anyio.create_task_group() as tasks:
+                    for _ in range(3):
+                        tasks.start_soon(one)
+                    await anyio.sleep(0.1)
+                    assert exit_code(fork_sender(os.getpid(), RT1, [1, 2, 3])) == 0
+        return got
+
+    assert sorted(run(runner, main)) == [1, 2, 3]
+
+
+@pytest.mark.parametrize("closer", ["task", "thread"])
+@pytest.mark.parametrize("runner", RUNNERS)
+@in_child(timeout=60)
+def test_close_ends_every_wait_and_frees_the_ring(runner: str, closer: str) -> None:
+    async def main() -> List[str]:
+        listener = fastsig.Listener([RT1])
+        ended: List[str] = []
+
+        async def iterate() -> None:
+            async for _ in listener:
+                pass
+            ended.append("async for")
+
+        async def wait() -> None:
+            try:
+                await listener.wait_async()
+            except StopAsyncIteration:
+                ended.append("wait_async")
+
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(iterate)
+                tasks.start_soon(wait)
+                await anyio.sleep(0.1)
+                if closer == "task":
+                    listener.close()
+                else:
+                    thread = threading.Thread(target=listener.close)
+                    thread.start()
+                    await anyio.to_thread.run_sync(thread.join)
+        assert listener._ring is None, "the ring outlived its last waiter"
+        return sorted(ended)
+
+    assert run(runner, main) == ["async for", "wait_async"]
+
+
+@in_child(timeout=60)
+def test_loops_in_two_threads_each_hear_their_own_signal() -> None:
+    # One signal has one Listener at a time, so each loop listens to its own.
+    # Each signal is left unblocked only in its loop's thread, so its handler
+    # runs there alone and the values stay in order (across threads they
+    # would be in order per thread only).
+    n = 1_000
+    heard: dict[str, List[int]] = {}
+    ready = threading.Barrier(3)
+
+    async def receive(name: str, sig: int) -> None:
+        with fastsig.Listener([sig]) as listener:
+            await anyio.to_thread.run_sync(ready.wait)
+            # After starting the worker thread, which inherits our mask.
+            fastsig.pthread_sigmask(fastsig.SIG_UNBLOCK, [sig])
+            values: List[int] = []
+            async for info in listener:
+                values.append(info.si_value)
+                if len(values) == n:
+                    break
+            heard[name] = values
+
+    threads = [
+        threading.Thread(target=lambda: asyncio.run(receive("asyncio", RT1))),
+        threading.Thread(target=lambda: trio.run(receive, "trio", RT2)),
+    ]
+    fastsig.pthread_sigmask(fastsig.SIG_BLOCK, [RT1, RT2])
+    for thread in threads:
+        thread.start()
+    ready.wait()
+    senders = [fork_sender(os.getpid(), RT1, range(n)), fork_sender(os.getpid(), RT2, range(n, 2 * n))]
+    assert [exit_code(pid) for pid in senders] == [0, 0]
+    for thread in threads:
+        thread.join(30)
+    assert heard == {"asyncio": list(range(n)), "trio": list(range(n, 2 * n))}
+
+
+def test_fastsig_imports_neither_trio_nor_anyio() -> None:
+    code = (
+        "import asyncio, os, sys, fastsig\n"
+        "async def main():\n"
+        "    with fastsig.Listener([fastsig.rt(1)]) as listener:\n"
+        "        fastsig.sigqueue(os.getpid(), fastsig.rt(1), 3)\n"
+        "        assert [i.si_value for i in await listener.wait_async()] == [3]\n"
+        "asyncio.run(main())\n"
+        "assert not {'trio', 'anyio', 'sniffio'} & set(sys.modules), sys.modules.keys()\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
