@@ -128,8 +128,8 @@ def test_record_renders_results_and_targets(raw: Dict[str, Any], tmp_path: os.Pa
         readme = md.read()
     block = readme[readme.index("<!-- targets:"):readme.index("<!-- /targets -->")]
     assert f"Targets, measured in the run of {raw['started']}" in block
-    # 2 flood, 2 drain, 2 ping-pong, 2 send, each with a goal and a verdict
-    assert len([line for line in block.splitlines() if line.endswith(("| yes |", "| NO |"))]) == 8
+    # 2 flood, 4 drain, 2 ping-pong, 2 send, each with a goal and a verdict
+    assert len([line for line in block.splitlines() if line.endswith(("| yes |", "| NO |"))]) == 10
 
 
 def test_checked_counts_loss_order_and_duplicates() -> None:
@@ -141,7 +141,7 @@ def test_checked_counts_loss_order_and_duplicates() -> None:
 def test_c_receiver_finishes_without_end_marker() -> None:
     """A receiver whose end marker never comes stops after its idle timeout and
     still reports what arrived (here 10 values, no marker)."""
-    for kind in (_core.REF_SIGWAITINFO, _core.REF_SIGNALFD, _core.REF_HANDLER):
+    for kind in (_core.REF_SIGWAITINFO, _core.REF_SIGNALFD, _core.REF_HANDLER, _core.REF_TAKE):
         with _bench.Child(_core.ref_receive, kind, SIG, END, 100, 200_000_000, ready=True) as receiver:
             receiver.wait_ready(10)
             sent = _core.ref_flood(receiver.pid, SIG, 10, 0)

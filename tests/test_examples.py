@@ -1,4 +1,5 @@
-"""The seed demos rebuilt on fastsig, run for real as separate processes."""
+"""The examples (the classic bulletproof process and process-group ping-pong,
+and sending values), run for real as separate processes."""
 
 from __future__ import annotations
 

@@ -18,13 +18,27 @@ import pytest
 
 import fastsig
 from fastsig import _core
-from support import RT1, exit_code, forked, in_child
+from support import RT1, exit_code, forked, in_child, proc_status
 
 CAPACITY = 16  # held back past half full, released at a quarter
 
 
 def _blocked_here(sig: int) -> bool:
     return sig in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+
+
+def _held_in(native_id: int, sig: int) -> bool:
+    """Whether thread native_id blocks sig (its own mask, from /proc)."""
+    return bool(int(proc_status(f"self/task/{native_id}")["SigBlk"], 16) >> (sig - 1) & 1)
+
+
+def _until(condition: object, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True
 
 
 def _hold_back(listener: fastsig.Listener, send: object) -> None:
@@ -75,6 +89,7 @@ def test_two_reader_threads_each_release_their_own_hold() -> None:
     def reader(name: str, wait_for: str, then: str) -> None:
         listener.drain()  # this thread is the reader now
         results[name + "_tid"] = threading.get_ident()
+        results[name + "_native"] = threading.get_native_id()
         step[then].set()
         step[wait_for].wait(10)
         results[name + "_held"] = _blocked_here(RT1)
@@ -82,19 +97,22 @@ def test_two_reader_threads_each_release_their_own_hold() -> None:
         results[name + "_read"] = len(got)
         results[name + "_blocked_after"] = _blocked_here(RT1)
 
-    def flood(thread_id: int) -> None:
+    def flood(name: str) -> None:
         for i in range(CAPACITY):
-            fastsig.pthread_sigqueue(thread_id, RT1, i)
+            fastsig.pthread_sigqueue(results[name + "_tid"], RT1, i)  # type: ignore[arg-type]
+        # Its handler runs when that thread gets a CPU: wait until it held
+        # the signal back, before another thread becomes the reader.
+        assert _until(lambda: _held_in(results[name + "_native"], RT1)), name  # type: ignore[arg-type]
 
     with fastsig.Listener([RT1], capacity=CAPACITY) as listener:
         a = threading.Thread(target=reader, args=("a", "a_go", "a_held"))
         a.start()
         step["a_held"].wait(10)
-        flood(results["a_tid"])  # type: ignore[arg-type]
+        flood("a")
         b = threading.Thread(target=reader, args=("b", "b_go", "b_held"))
         b.start()  # b's first drain takes what a's flood left in the ring
         step["b_held"].wait(10)
-        flood(results["b_tid"])  # type: ignore[arg-type]
+        flood("b")
         step["b_go"].set()
         b.join(10)
         step["a_go"].set()

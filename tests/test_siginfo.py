@@ -107,7 +107,10 @@ def test_code_is_the_right_enum_for_the_signal() -> None:
     assert code(signal.SIGBUS, 2) is fastsig.BusCode.BUS_ADRERR
     assert code(signal.SIGILL, 1) is fastsig.IllCode.ILL_ILLOPC
     assert code(signal.SIGIO, 1) is fastsig.PollCode.POLL_IN
-    assert code(signal.SIGUSR1, 1) == 1 and type(code(signal.SIGUSR1, 1)) is int
+    # The kernel gives any other signal a positive code only for an fd's F_SETSIG.
+    assert code(signal.SIGUSR1, 1) is fastsig.PollCode.POLL_IN
+    assert code(signal.SIGUSR1, 99) == 99 and type(code(signal.SIGUSR1, 99)) is int
+    assert code(signal.SIGTRAP, 1) == 1 and type(code(signal.SIGTRAP, 1)) is int
     assert code(signal.SIGUSR1, -99) == -99
     assert code(signal.SIGSEGV, 0x80) is SiCode.SI_KERNEL
     assert fastsig.code_name(signal.SIGCHLD, 3) == "CLD_DUMPED"

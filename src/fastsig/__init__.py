@@ -9,6 +9,8 @@
 * Event loops (asyncio, uvloop, trio, anyio): ``async for info in listener``,
   cancel_on(), add_signal_handler() / remove_signal_handler().
 * Names: rt(), signum(), signame(), valid_signals(), strsignal().
+* Sources and supervisors: Timer, notify_fd() / stop_notify(), pidfd_open(),
+  forward(), set_pdeathsig() / get_pdeathsig(); ``python -m fastsig run``.
 
 The functions named like the stdlib ``signal`` module's are drop-in
 replacements whose results only add fields.
@@ -70,3 +72,26 @@ if HAVE_PIDFD:
     from ._ops import pidfd_send_signal
 
     __all__ += ["pidfd_send_signal"]
+
+# Kernel signal sources and the supervisor's tools, where the platform has them.
+from ._core import HAVE_PDEATHSIG, HAVE_PIDFD_OPEN, HAVE_SETSIG, HAVE_TIMER  # noqa: E402
+from ._forward import Forwarder, ForwardStats, forward  # noqa: E402
+
+__all__ += ["ForwardStats", "Forwarder", "forward"]
+
+if HAVE_TIMER:
+    from ._sources import Timer
+
+    __all__ += ["Timer"]
+if HAVE_SETSIG:
+    from ._sources import notify_fd, stop_notify
+
+    __all__ += ["notify_fd", "stop_notify"]
+if HAVE_PIDFD_OPEN:
+    from ._sources import pidfd_open
+
+    __all__ += ["pidfd_open"]
+if HAVE_PDEATHSIG:
+    from ._sources import get_pdeathsig, set_pdeathsig
+
+    __all__ += ["get_pdeathsig", "set_pdeathsig"]

@@ -4,6 +4,7 @@
     fastsig listen SIG... [--json]                  print every delivery
     fastsig demo pingpong|bulletproof               two demos, the stdlib then fastsig
     fastsig bench [--quick] [--json] [--plot F]     fastsig vs the stdlib vs C
+    fastsig run [--forward SIGS] -- CMD ARGS...     a small init (see fastsig._supervise)
 
 Signals are named as kill(1) takes them: 10, USR1, SIGUSR1, usr1, RTMIN+3.
 An error is one line on stderr and a non-zero exit status.
@@ -21,7 +22,7 @@ import sys
 import time
 from typing import Any, Dict, List, NoReturn, Optional, Sequence
 
-from . import _bench
+from . import _bench, _supervise
 from ._bench import Child, ChildFailed
 from ._bench.pingpong import pp_classic, pp_fastsig
 from ._listener import Listener
@@ -121,13 +122,15 @@ def cmd_listen(args: argparse.Namespace) -> int:
                 stopped_by = "timeout"
             for info in records:
                 if info.si_signo in stops:
-                    stopped_by = signame(info.si_signo)
-                    break
+                    # What arrived with it is still shown: taken in one handler
+                    # entry, the stop (a lower signal) may come first.
+                    stopped_by = stopped_by or signame(info.si_signo)
+                    continue
                 counts[info.si_signo] += 1
                 rec = _record(info, wall_minus_mono)
                 print(json.dumps(rec) if args.json else _line(rec), flush=True)
                 if args.count and sum(counts.values()) >= args.count:
-                    stopped_by = "count"
+                    stopped_by = stopped_by or "count"
                     break
         dropped = sum(listener.dropped[s] for s in wanted)
     detail = ", ".join(f"{signame(s)}: {n}" for s, n in counts.items())
@@ -161,7 +164,9 @@ def _demo_pingpong(rounds: int) -> None:
 
 # The bulletproof process: it survives SIGFPE sent to it, and still dies of
 # SIGHUP. The stdlib handler learns only that SIGFPE came; fastsig's records say
-# who sent it, with the full siginfo.
+# who sent it, with the full siginfo. The child reports each survival on the
+# ready pipe before the next SIGFPE is sent: a standard signal sent again while
+# the first is still pending would coalesce with it.
 
 def _bulletproof_child(use_fastsig: bool, ready: int) -> None:
     if use_fastsig:
@@ -169,11 +174,13 @@ def _bulletproof_child(use_fastsig: bool, ready: int) -> None:
             os.write(ready, b"r")
             for count, info in enumerate(listener, 1):
                 print(f"  survived SIGFPE #{count}: {info!r}", flush=True)
+                os.write(ready, b"s")
     else:
         def survive(signum: int, frame: object) -> None:
             survive.count += 1  # type: ignore[attr-defined]
             print(f"  survived SIGFPE #{survive.count} (the stdlib handler gets no sender, "  # type: ignore[attr-defined]
                   "no siginfo)", flush=True)
+            os.write(ready, b"s")
 
         survive.count = 0  # type: ignore[attr-defined]
         signal.signal(signal.SIGFPE, survive)
@@ -189,7 +196,7 @@ def _demo_bulletproof() -> None:
             child.wait_ready(10)
             for _ in range(3):
                 os.kill(child.pid, signal.SIGFPE)
-                time.sleep(0.1)
+                child.wait_ready(10)
             os.kill(child.pid, signal.SIGHUP)
             with contextlib.suppress(ChildFailed):  # it dies without a result
                 child.result(10)
@@ -308,6 +315,7 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--only", type=_sections, help="sections: " + ",".join(SECTIONS))
     bench.add_argument("--no-progress", action="store_true", help="no progress on stderr")
     bench.set_defaults(run=cmd_bench)
+    _supervise.add_parser(sub)
     return top
 
 

@@ -10,10 +10,20 @@ Rules worth knowing:
 * One Listener per signal: listening to a signal another live Listener holds
   raises SignalBusy. Open one Listener for several signals instead.
 * Standard signals (1-31) coalesce in the kernel while pending; real-time
-  signals queue. For real-time signals ``delivered == read + dropped +
-  pending`` exactly (see stats()).
-* A full ring drops the new record and counts it in ``dropped``; it never
-  blocks a handler and never overwrites an unread record.
+  signals queue. ``delivered == read + dropped + pending`` exactly (see
+  stats()).
+* One handler entry records many deliveries: after its own, the handler takes
+  the further signals of the Listener pending for its thread or the process
+  (rt_sigtimedwait, zero timeout, the kernel's order, at most 256, while the
+  ring has room), which saves the kernel a signal frame for each. Records
+  taken in one entry share its ``tid`` and ``time_ns``. The Listener's
+  signals are blocked while its handler runs. With chain=True, and for
+  SIGSEGV/SIGBUS/SIGILL/SIGFPE, every delivery is an entry of its own.
+* A full ring drops a new real-time record and counts it in ``dropped``; it
+  never blocks a handler and never overwrites an unread record. A standard
+  signal is never dropped: the latest one of each that found the ring full is
+  kept and returned with the next read, after the records that were in the
+  ring before it (a second one before that read replaces it, counted once).
 * Backpressure instead of loss on the reader's own thread: the kernel runs
   every pending handler before the interrupted thread executes another
   instruction, so a flooded reader could never drain. When the handler runs on

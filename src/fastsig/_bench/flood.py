@@ -7,16 +7,19 @@ values keep them; they are checked after the clock stops.
 
 from __future__ import annotations
 
+import operator
 import os
 import select
 import signal
 import time
+from array import array
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Iterable, List, Optional, Tuple, TypeVar
 
 from .. import _core
 from .._listener import Listener
 from .._ops import SignalFD, Waiter, pthread_sigmask
+from .._siginfo import SigInfo
 from .child import Child
 from .params import BATCH, END, SIG, Contender, Params, Progress, alternated, available, median, ratio
 from .rows import FloodRow
@@ -34,10 +37,12 @@ class Tally:
     end_ns: int                    # the end marker; 0 if it never came
     last_ns: int = 0               # the last arrival (C receivers)
     dropped: Optional[int] = None  # the ring's count of what it had no room for
-    start_ns: int = 0              # drain: when the receiver was let go
+    start_ns: int = 0              # set up, it began to receive (unblocked, or first wait)
 
 
-Receiver = Callable[[int, Params, int], Tally]  # (n, params, ready fd) -> Tally
+Receiver = Callable[[int, Params, int], Tally]
+T = TypeVar("T")
+_SI_VALUE = operator.itemgetter(SigInfo._fields.index("si_value"))  # (n, params, ready fd) -> Tally
 
 
 def checked(values: List[int], n: int, first_ns: int, end_ns: int) -> Tally:
@@ -55,11 +60,30 @@ def _ready(fd: int) -> None:
         os.write(fd, b"r")
 
 
-def _value_loop(read: Callable[[], List[int]], n: int, ready: int,
-                drain: Optional[Callable[[], List[int]]] = None) -> Tally:
-    """read() -> a batch of values ([] after idle_s); -1 is the end marker."""
+def _loop(read: Callable[[], List[T]], ended: Callable[[List[T]], bool], n: int, ready: int,
+          drain: Optional[Callable[[], List[T]]] = None,
+          values: Callable[[List[T]], Iterable[int]] = lambda batch: batch,  # type: ignore
+          ) -> Tuple[List[int], int, int, int]:
+    """read() -> a batch ([] after idle_s) until ended(batch): the values of
+    what arrived, when the loop began, the first arrival's and the end
+    marker's time (0 if it never came). The values are kept in an array
+    allocated before the clock starts: a list growing by n ints would fault
+    its memory in on the way, the bookkeeping's cost rather than the
+    receiver's, and a large share of it in a freshly forked child."""
+    kept = array("q", bytes(8 * (n + 2 * BATCH)))
+    count = 0
+
+    def keep(batch: List[T]) -> None:
+        nonlocal count
+        more = array("q", values(batch))
+        if count + len(more) <= len(kept):
+            kept[count:count + len(more)] = more
+        else:  # more than was sent: duplicates or foreign values
+            kept[count:] = more
+        count += len(more)
+
     _ready(ready)
-    values: List[int] = []
+    start_ns = time.monotonic_ns()
     first_ns = end_ns = 0
     while True:
         batch = read()
@@ -67,17 +91,26 @@ def _value_loop(read: Callable[[], List[int]], n: int, ready: int,
             break
         if not first_ns:
             first_ns = time.monotonic_ns()
-        values += batch
-        if -1 in batch:
+        keep(batch)
+        if ended(batch):
             end_ns = time.monotonic_ns()
             break
-    # The ring may hold records that a nested handler put after the marker.
     while drain is not None:
         more = drain()
         if not more:
             break
-        values += more
-    return checked([v for v in values if v != -1], n, first_ns, end_ns)
+        keep(more)
+    return kept[:count].tolist(), start_ns, first_ns, end_ns
+
+
+def _value_loop(read: Callable[[], List[int]], n: int, ready: int,
+                drain: Optional[Callable[[], List[int]]] = None, start_ns: int = 0) -> Tally:
+    """read() -> a batch of values ([] after idle_s); -1 is the end marker.
+    start_ns: when receiving began, if before the loop (a handler unblocked)."""
+    values, loop_ns, first_ns, end_ns = _loop(read, lambda batch: -1 in batch, n, ready, drain)
+    tally = checked([v for v in values if v != -1], n, first_ns, end_ns)
+    tally.start_ns = start_ns or loop_ns
+    return tally
 
 
 def recv_stdlib_handler(n: int, p: Params, ready: int) -> Tally:
@@ -93,6 +126,7 @@ def recv_stdlib_handler(n: int, p: Params, ready: int) -> Tally:
 
     signal.signal(SIG, on_value)
     signal.signal(END, on_end)
+    start_ns = time.monotonic_ns()
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {SIG, END})  # blocked while prefilled
     _ready(ready)
     last, seen = time.monotonic(), 0
@@ -103,7 +137,7 @@ def recv_stdlib_handler(n: int, p: Params, ready: int) -> Tally:
         elif time.monotonic() - last > p.idle_s:
             break
     return Tally(received=state["calls"], unique=None, out_of_order=None, duplicates=None,
-                 first_ns=state["first_ns"], end_ns=state["end_ns"])
+                 first_ns=state["first_ns"], end_ns=state["end_ns"], start_ns=start_ns)
 
 
 def recv_stdlib_sigwaitinfo(n: int, p: Params, ready: int) -> Tally:
@@ -113,7 +147,7 @@ def recv_stdlib_sigwaitinfo(n: int, p: Params, ready: int) -> Tally:
     # parent died), SIGALRM's default action ends this child.
     signal.alarm(int(30 + p.idle_s + n / 10_000))
     _ready(ready)
-    received, first_ns = 0, 0
+    received, first_ns, start_ns = 0, 0, time.monotonic_ns()
     while True:
         info = signal.sigwaitinfo(sigs)  # no si_value: order cannot be checked
         if info.si_signo == END:
@@ -122,15 +156,42 @@ def recv_stdlib_sigwaitinfo(n: int, p: Params, ready: int) -> Tally:
             first_ns = time.monotonic_ns()
         received += 1
     return Tally(received=received, unique=None, out_of_order=None, duplicates=None,
-                 first_ns=first_ns, end_ns=time.monotonic_ns())
+                 first_ns=first_ns, end_ns=time.monotonic_ns(), start_ns=start_ns)
+
+
+def _read_once(listener: Listener) -> None:
+    """What the Listener's docs advise before a flood: read once, so this
+    thread is the reader (held back rather than flooded past its ring) and
+    its batch buffer exists."""
+    listener.drain_values()
+    listener.drain()
 
 
 def recv_ring(n: int, p: Params, ready: int) -> Tally:
     with Listener([SIG, END], capacity=p.ring_capacity, batch=BATCH) as listener:
+        _read_once(listener)
+        start_ns = time.monotonic_ns()
         pthread_sigmask(_core.SIG_UNBLOCK, {SIG, END})  # blocked while prefilled
         tally = _value_loop(lambda: listener.wait_values(timeout=p.idle_s), n, ready,
-                            drain=listener.drain_values)
+                            drain=listener.drain_values, start_ns=start_ns)
         tally.dropped = listener.stats()[SIG].dropped
+    return tally
+
+
+def recv_ring_records(n: int, p: Params, ready: int) -> Tally:
+    """The ring read as SigInfo records; their values checked after the clock
+    stops. The marker is the ring's highest signal, so its record is the last."""
+    with Listener([SIG, END], capacity=p.ring_capacity, batch=BATCH) as listener:
+        _read_once(listener)
+        start_ns = time.monotonic_ns()
+        pthread_sigmask(_core.SIG_UNBLOCK, {SIG, END})  # blocked while prefilled
+        values, _, first_ns, end_ns = _loop(lambda: listener.wait(timeout=p.idle_s),
+                                            lambda batch: batch[-1].si_signo == END, n, ready,
+                                            drain=listener.drain,
+                                            values=lambda batch: map(_SI_VALUE, batch))
+        dropped = listener.stats()[SIG].dropped
+    tally = checked([v for v in values if v != -1], n, first_ns, end_ns)
+    tally.dropped, tally.start_ns = dropped, start_ns
     return tally
 
 
@@ -167,10 +228,14 @@ FLOOD: List[Contender[Receiver]] = available([
     Contender("stdlib-sigwaitinfo", "stdlib signal.sigwaitinfo loop", "stdlib",
               recv_stdlib_sigwaitinfo),
     Contender("ring", "fastsig Listener ring (wait_values)", "fastsig", recv_ring),
+    Contender("ring-records", "fastsig Listener ring (wait, SigInfo records)", "fastsig",
+              recv_ring_records),
     Contender("waiter", "fastsig Waiter.wait_values (sigwaitinfo_many)", "fastsig", recv_waiter),
     Contender("signalfd", "fastsig SignalFD.read_values", "fastsig", recv_signalfd,
               _core.HAVE_SIGNALFD),
     Contender("c-handler", "C SA_SIGINFO handler", "C", _recv_c(_core.REF_HANDLER)),
+    Contender("c-take", "C SA_SIGINFO handler taking what is pending", "C",
+              _recv_c(_core.REF_TAKE)),
     Contender("c-sigwaitinfo", "C sigwaitinfo loop", "C", _recv_c(_core.REF_SIGWAITINFO)),
     Contender("c-signalfd", "C signalfd batch reads", "C", _recv_c(_core.REF_SIGNALFD),
               _core.HAVE_SIGNALFD),
@@ -184,14 +249,12 @@ def _flood_sender(receiver_pid: int, n: int, ready: int) -> Dict[str, int]:
 
 def _prefilled(receiver: Receiver, n: int, p: Params, go: int, ready: int) -> Tally:
     """Drain mode: the signals stay blocked while the whole flood is queued;
-    the receiver starts (and its clock with it) when the parent says go."""
+    the receiver starts when the parent says go, and its clock once it is set
+    up (tally.start_ns): its setup, a Listener's ring, say, is no receive cost."""
     pthread_sigmask(_core.SIG_BLOCK, {SIG, END})
     _ready(ready)
     os.read(go, 1)
-    start_ns = time.monotonic_ns()
-    tally = receiver(n, p, -1)
-    tally.start_ns = start_ns
-    return tally
+    return receiver(n, p, -1)
 
 
 @dataclass
@@ -227,7 +290,7 @@ def flood_once(receiver: Receiver, p: Params, drain: bool = False) -> _Run:
         finally:
             os.close(go_w)
     end = tally.end_ns or tally.last_ns or time.monotonic_ns()
-    seconds = max(1e-9, (end - (tally.start_ns or sent["start_ns"])) / 1e9)
+    seconds = max(1e-9, (end - (tally.start_ns if drain else sent["start_ns"])) / 1e9)
     arrived = tally.unique if tally.unique is not None else tally.received
     return _Run(rate=tally.received / seconds, received=tally.received, lost=n - arrived,
                 out_of_order=tally.out_of_order, duplicates=tally.duplicates,
