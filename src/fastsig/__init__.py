@@ -6,6 +6,8 @@
 * Wait: sigwait(), sigwaitinfo(), sigtimedwait(), sigwaitinfo_many(), Waiter,
   Exchange, signalfd().
 * Listen: Listener (handlers into a lock-free ring), on() / Dispatcher.
+* Event loops (asyncio, uvloop, trio, anyio): ``async for info in listener``,
+  cancel_on(), add_signal_handler() / remove_signal_handler().
 * Names: rt(), signum(), signame(), valid_signals(), strsignal().
 * Sources and supervisors: Timer, notify_fd() / stop_notify(), pidfd_open(),
   forward(), set_pdeathsig() / get_pdeathsig(); ``python -m fastsig run``.
@@ -16,6 +18,7 @@ replacements whose results only add fields.
 
 from __future__ import annotations
 
+from ._async import CancelOn, add_signal_handler, cancel_on, remove_signal_handler
 from ._core import HAVE_PIDFD, HAVE_PTHREAD_SIGQUEUE, HAVE_SIGNALFD, SIG_BLOCK, SIG_SETMASK, SIG_UNBLOCK
 from ._errors import FastsigError, QueueFull, SignalBusy
 from ._listener import Dispatcher, Listener, Stats, listen, on
@@ -54,6 +57,7 @@ __all__ = [
     "sigwaitinfo_many", "strsignal", "valid_signals",
 ]
 __all__ += ["SenderPolicy"]  # reliability & trust (issue 5)
+__all__ += ["CancelOn", "add_signal_handler", "cancel_on", "remove_signal_handler"]
 
 # Linux-only calls exist only where the platform has them: hasattr() tells.
 if HAVE_SIGNALFD:

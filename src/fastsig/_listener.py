@@ -54,7 +54,6 @@ Rules worth knowing:
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import logging
 import os
@@ -77,6 +76,7 @@ from typing import (
 
 from . import _core
 from ._errors import SignalBusy
+from ._eventloop import Future, Loop, running_loop
 from ._names import SignalSet, catchable, signame, valid_signals
 from ._ops import _batch_size, _deadline, _int, _remaining, pthread_sigmask, timeout_ns
 from ._siginfo import SigInfo, from_batch
@@ -144,7 +144,7 @@ class Listener:
         # Who still uses the ring, which close() frees only once nobody does:
         # reads in progress per thread, and async waiters per event loop.
         self._users: Counter[int] = collections.Counter()
-        self._loops: Dict[asyncio.AbstractEventLoop, Set[asyncio.Future[None]]] = {}
+        self._loops: Dict[Loop, Set[Future]] = {}
         self._final: Dict[int, Stats] = {}
         self._pending: Deque[SigInfo] = collections.deque()
         ring = _core.Ring(capacity)
@@ -245,14 +245,16 @@ class Listener:
                 return
             yield from records
 
-    # -- asyncio -----------------------------------------------------------
+    # -- asyncio, trio, anyio -------------------------------------------------
 
     async def wait_async(self, max: Optional[int] = None) -> List[SigInfo]:
         """The next batch, awaited through the event loop's add_reader on
-        fileno(): works with the default loop and with uvloop, from any
-        number of tasks at once. Raises StopAsyncIteration once the Listener
-        is closed (by another task or thread, too)."""
-        loop = asyncio.get_running_loop()
+        fileno(): works under asyncio (its default loop and uvloop), trio and
+        anyio (either backend), from any number of tasks at once. A cancelled
+        wait takes no record: the next read returns it. Raises
+        StopAsyncIteration once the Listener is closed (by another task or
+        thread, too)."""
+        loop = running_loop()
         while True:
             if self.closed:
                 raise StopAsyncIteration
@@ -269,7 +271,7 @@ class Listener:
     # One add_reader per loop, shared by every task of that loop that waits:
     # a second add_reader on the same fd would replace the first's callback.
 
-    def _add_waiter(self, loop: asyncio.AbstractEventLoop, ready: asyncio.Future[None]) -> None:
+    def _add_waiter(self, loop: Loop, ready: Future) -> None:
         with self._cond:
             if self._closing or self._ring is None:
                 ready.set_result(None)
@@ -280,12 +282,12 @@ class Listener:
                 loop.add_reader(self._ring.fd, self._on_readable, loop)
             waiters.add(ready)
 
-    def _on_readable(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _on_readable(self, loop: Loop) -> None:
         with self._cond:
             for ready in self._loops.get(loop, ()):
                 _set_done(ready)
 
-    def _remove_waiter(self, loop: asyncio.AbstractEventLoop, ready: asyncio.Future[None]) -> None:
+    def _remove_waiter(self, loop: Loop, ready: Future) -> None:
         with self._cond:
             waiters = self._loops.get(loop)
             if waiters is None:
@@ -436,7 +438,7 @@ class Listener:
         self._loops.clear()
 
 
-def _set_done(ready: asyncio.Future[None]) -> None:
+def _set_done(ready: Future) -> None:
     if not ready.done():
         ready.set_result(None)
 
