@@ -55,6 +55,7 @@ Rules worth knowing:
 from __future__ import annotations
 
 import collections
+import errno
 import logging
 import os
 import threading
@@ -153,7 +154,7 @@ class Listener:
                 try:
                     ring.attach(sig, _core.CHAIN if chain else 0)
                 except OSError as exc:
-                    if exc.errno == 16:  # EBUSY
+                    if exc.errno == errno.EBUSY:
                         raise SignalBusy(f"{signame(sig)} already has a live Listener") from None
                     raise
         except BaseException:
