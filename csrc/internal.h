@@ -162,6 +162,14 @@ static inline void fs_info_from_siginfo(const siginfo_t *si, fs_info *info)
     fs_info_keep_valid(info);
 }
 
+/* CLOCK_MONOTONIC in ns. Async-signal-safe (clock_gettime is). */
+static inline int64_t fs_monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 int fs_mask_to_sigset(uint64_t mask, sigset_t *set);
 uint64_t fs_sigset_to_mask(const sigset_t *set);
 

@@ -92,7 +92,7 @@ struct fs_ring {
     _Atomic int32_t reader_tid;  /* the thread that read last */
     _Atomic uint64_t delivered[FS_NSIG];
     _Atomic uint64_t dropped[FS_NSIG];
-    _Atomic uint64_t taken[FS_NSIG];
+    _Atomic uint64_t read[FS_NSIG];
     struct fs_ring *next;        /* all live rings, for fork; under rings_lock */
     struct parked parked[FS_NSTD];
     struct slot slots[];
@@ -132,13 +132,6 @@ static int is_fault_signal(int sig)
 static int is_cpu_fault(int sig, const siginfo_t *si)
 {
     return is_fault_signal(sig) && si->si_code > 0;
-}
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static void write_wake_fd(fs_ring *ring)
@@ -199,7 +192,7 @@ struct entry {
 static void stamp(struct entry *e, fs_info *info)
 {
     if (!e->time_ns)
-        e->time_ns = now_ns();
+        e->time_ns = fs_monotonic_ns();
     info->tid = e->tid;
     info->time_ns = e->time_ns;
 }
@@ -494,7 +487,7 @@ static void reset_slots(fs_ring *ring)
     for (int sig = 0; sig < FS_NSIG; sig++) {
         atomic_store(&ring->delivered[sig], 0);
         atomic_store(&ring->dropped[sig], 0);
-        atomic_store(&ring->taken[sig], 0);
+        atomic_store(&ring->read[sig], 0);
     }
     for (int sig = 0; sig < FS_NSTD; sig++)
         atomic_store(&ring->parked[sig].state, PARK_INITIAL);
@@ -715,7 +708,7 @@ static int take(fs_ring *ring, fs_info *out)
                 atomic_store_explicit(&slot->seq, pos + ring->mask + 1,
                                       memory_order_release);
                 if (out->signo > 0 && out->signo < FS_NSIG)
-                    atomic_fetch_add_explicit(&ring->taken[out->signo], 1,
+                    atomic_fetch_add_explicit(&ring->read[out->signo], 1,
                                               memory_order_relaxed);
                 return 1;
             }
@@ -748,7 +741,7 @@ static int unpark(fs_ring *ring, int sig, fs_info *out)
         &p->state, &s,
         (s & ~(15u | PARK_FRESH)) | PARK_FRONT(s) | PARK_MID(s) << 2 | PARK_READING));
     *out = p->buf[PARK_MID(s)].info;  /* the front buffer now: no handler writes it */
-    atomic_fetch_add_explicit(&ring->taken[sig], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&ring->read[sig], 1, memory_order_relaxed);
     atomic_fetch_and(&p->state, ~PARK_READING);
     return 1;
 }
@@ -819,15 +812,15 @@ int fs_ring_wait(fs_ring *ring, fs_info *out, int max, int64_t timeout_ns)
 }
 
 void fs_ring_counts(const fs_ring *ring, int sig, uint64_t *delivered,
-                    uint64_t *dropped, uint64_t *taken)
+                    uint64_t *dropped, uint64_t *read)
 {
     if (sig <= 0 || sig >= FS_NSIG) {
-        *delivered = *dropped = *taken = 0;
+        *delivered = *dropped = *read = 0;
         return;
     }
     *delivered = atomic_load(&ring->delivered[sig]);
     *dropped = atomic_load(&ring->dropped[sig]);
-    *taken = atomic_load(&ring->taken[sig]);
+    *read = atomic_load(&ring->read[sig]);
 }
 
 /* ---- fork --------------------------------------------------------------- */
