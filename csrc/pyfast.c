@@ -124,13 +124,13 @@ static PyMethodDef fast_sigqueue_def = {
  * (1.21x with the Python layer trimmed), against a target of 1.15x; this
  * builtin: 1.11x. It handles only an int value in range and a completed round
  * trip; anything else (another type, a timeout, an error, EINTR) goes to the
- * Exchange's Python slow(value, n, errno), so every result but the common one
- * and every error is made by one piece of Python. The GIL is released while
+ * Exchange's Python slow(value, n, errno, start_ns), so every result but the
+ * common one and every error is made by one piece of Python. The GIL is released while
  * the call waits. */
 typedef struct {
     fs_exchange *x;
     fs_info *out;
-    PyObject *slow;  /* slow(value, n, errno) -> the reply's value or None; raises */
+    PyObject *slow;  /* slow(value, n, errno, start_ns) -> the reply's value or None; raises */
     PyObject *keep;  /* owns x and out (the cffi buffers) */
 } bound_exchange;
 
@@ -150,13 +150,19 @@ static void bound_exchange_free(PyObject *capsule)
 static PyObject *exchange_value(PyObject *self, PyObject *value_obj)
 {
     bound_exchange *b = PyCapsule_GetPointer(self, FS_EXCHANGE_CAPSULE);
-    long long value;
+    long long value, start_ns = 0;
+    struct timespec start;
     int n, err = 0;
 
     if (b == NULL)
         return NULL;
+    /* When the round trip began, for the time left after an EINTR; a wait
+     * without a timeout needs none. CLOCK_MONOTONIC is time.monotonic_ns(). */
+    if (b->x->timeout_ns >= 0 && clock_gettime(CLOCK_MONOTONIC, &start) == 0)
+        start_ns = (long long)start.tv_sec * 1000000000 + start.tv_nsec;
     if (!int_in_range(value_obj, INTPTR_MIN, INTPTR_MAX, &value))
-        return PyObject_CallFunction(b->slow, "Oii", value_obj, FS_EXCHANGE_NOT_INT, 0);
+        return PyObject_CallFunction(b->slow, "OiiL", value_obj, FS_EXCHANGE_NOT_INT, 0,
+                                     start_ns);
     b->x->value = (int64_t)value;
     Py_BEGIN_ALLOW_THREADS
     n = fs_exchange_once(b->x, b->out);
@@ -165,7 +171,7 @@ static PyObject *exchange_value(PyObject *self, PyObject *value_obj)
     Py_END_ALLOW_THREADS
     if (n == 1)
         return PyLong_FromLongLong((long long)b->out->value);
-    return PyObject_CallFunction(b->slow, "Oii", value_obj, n, err);
+    return PyObject_CallFunction(b->slow, "OiiL", value_obj, n, err, start_ns);
 }
 
 static PyMethodDef exchange_value_def = {

@@ -381,15 +381,16 @@ class Exchange:
         self._core = _core.Exchange(_pid(pid, positive=True), signum(sig), self._mask, self._ns)
         core, mask, ns = self._core, self._mask, self._ns
 
-        # Everything but a completed round trip with an int value. It must not
-        # refer to self: the C builtin holds it, out of the cycle GC's sight.
-        def slow(value: object, n: int, err: int) -> Optional[int]:
-            n = _round_trip(core, mask, ns, lambda: (
+        # Everything but a completed round trip with an int value; start is
+        # time.monotonic_ns() when the round trip began. It must not refer to
+        # self: the C builtin holds it, out of the cycle GC's sight.
+        def slow(value: object, n: int, err: int, start: int) -> Optional[int]:
+            n = _round_trip(core, mask, ns, start, lambda: (
                 core.once(_value(value)) if n == _NOT_TAKEN else core.result(n, err)))
             return core.batch.values(1)[0] if n else None
 
         def send_wait_value(value: int = 0) -> Optional[int]:
-            return slow(value, _NOT_TAKEN, 0)
+            return slow(value, _NOT_TAKEN, 0, time.monotonic_ns())
 
         self.send_wait_value: Callable[[int], Optional[int]] = (
             send_wait_value if _bind_exchange is None
@@ -406,16 +407,20 @@ class Exchange:
     # pyfast.c exists (one crossing, no Python frame), else `slow` above.
 
     def _exchange(self, value: int) -> int:
-        return _round_trip(self._core, self._mask, self._ns, lambda: self._core.once(value))
+        return _round_trip(self._core, self._mask, self._ns, time.monotonic_ns(),
+                           lambda: self._core.once(value))
 
 
-def _round_trip(core: _core.Exchange, mask: int, ns: int, attempt: Callable[[], int]) -> int:
-    """attempt() is one send-then-wait C call; when only its wait was interrupted
-    (the send went out), finish the wait here, with PEP 475's retries."""
+def _round_trip(core: _core.Exchange, mask: int, ns: int, start: int,
+                attempt: Callable[[], int]) -> int:
+    """attempt() is one send-then-wait C call begun at monotonic time start;
+    when only its wait was interrupted (the send went out), finish the wait
+    here with the time left, with PEP 475's retries."""
     try:
         return attempt()
     except InterruptedError:
-        return _wait_into(core.batch, mask, 1, ns)
+        left = ns if ns < 0 else max(0, start + ns - time.monotonic_ns())
+        return _wait_into(core.batch, mask, 1, left)
 
 
 # ---- signalfd --------------------------------------------------------------
