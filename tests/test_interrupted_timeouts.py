@@ -12,6 +12,7 @@ import pytest
 
 import fastsig
 from conftest import in_child
+from test_send import _limit_pending
 
 RT = fastsig.rt(4)
 
@@ -44,3 +45,21 @@ def test_an_interrupted_exchange_waits_only_the_time_left(
     assert len(calls) == 1
     # A wait restarted whole at EINTR would take 1.5 + 2.0 s.
     assert 1.9 <= elapsed < 3.0, elapsed
+
+
+@in_child(timeout=30)
+def test_a_timed_sigqueue_many_lets_handlers_run_then_goes_on() -> None:
+    """A full queue and a 3 s budget: the handler due at 0.2 s runs then, not
+    when the budget is spent, and the call still retries for its whole budget."""
+    _limit_pending(0)
+    calls: List[float] = []
+    with fastsig.blocked({RT}):
+        start = time.monotonic()
+        alarm_in(0.2, calls)
+        with pytest.raises(fastsig.QueueFull) as full:
+            fastsig.sigqueue_many(os.getpid(), RT, [1, 2, 3], timeout=3)
+        elapsed = time.monotonic() - start
+    assert full.value.sent == 0  # type: ignore[attr-defined]
+    assert len(calls) == 1
+    assert calls[0] - start < 1.5, calls[0] - start
+    assert 2.9 <= elapsed < 6.0, elapsed

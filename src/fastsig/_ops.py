@@ -164,7 +164,8 @@ def sigqueue_many(
     When the receiver's queue is full (EAGAIN): ``timeout=0`` raises QueueFull at
     once (its ``sent`` says how many went); ``timeout > 0`` retries with backoff
     for up to that many seconds, then raises QueueFull; ``timeout=None`` retries
-    until everything is sent. Any other failure raises the matching OSError,
+    until everything is sent; while it retries, Python signal handlers still
+    run. Any other failure raises the matching OSError,
     whose ``sent`` also counts what went before it. A ``range`` with step 1 is
     sent without building an array.
     """
@@ -185,14 +186,20 @@ def sigqueue_many(
         def send(done: int, ns: int) -> int:
             return sender.send_values(target, number, arr, done, ns)
 
-    if budget >= 0:
-        return send(0, budget)
+    if budget == 0:
+        return send(0, 0)
+    # Retry in slices, back in Python between them so that handlers run
+    # (PEP 475), then go on with the time left.
+    deadline = _deadline(budget)
     done = 0
-    while True:  # retry until all is sent, back in Python between slices
+    while True:
+        left = _remaining(deadline)
         try:
-            return done + send(done, _SLICE_NS)
+            return done + send(done, _SLICE_NS if left < 0 else min(left, _SLICE_NS))
         except QueueFull as full:
             done += full.sent
+            if 0 <= left <= _SLICE_NS:  # that was the last slice
+                raise QueueFull(full.syscall, done) from None
         except OSError as exc:
             exc.sent = done + getattr(exc, "sent", 0)  # type: ignore[attr-defined]
             raise
