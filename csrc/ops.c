@@ -414,3 +414,25 @@ int fs_signalfd_read(int fd, void *scratch, size_t scratch_len, fs_info *out)
     return -1;
 }
 #endif
+
+/* ---- the table for fastsig._fast ---------------------------------------- */
+
+static const fs_api api = {
+    sizeof(fs_api),
+    fs_sigqueue,
+    fs_kill,
+    fs_raise,
+    fs_pthread_kill,
+    fs_pthread_sigqueue,
+    fs_pthread_sigmask,
+    fs_sigpending,
+    fs_sigwaitinfo_many,
+    fs_exchange_once,
+    fs_signalfd_read,
+    fs_signalfd_record_size,
+};
+
+uintptr_t fs_api_address(void)
+{
+    return (uintptr_t)&api;
+}

@@ -17,7 +17,7 @@ from __future__ import annotations
 from ._core import HAVE_PIDFD, HAVE_PTHREAD_SIGQUEUE, HAVE_SIGNALFD, SIG_BLOCK, SIG_SETMASK, SIG_UNBLOCK
 from ._errors import FastsigError, QueueFull, SignalBusy
 from ._listener import Dispatcher, Listener, Stats, listen, on
-from ._names import SIGRTMAX, SIGRTMIN, rt, signame, signum, strsignal, valid_signals
+from ._names import SIGRTMAX, SIGRTMIN, rt, signame, signum
 from ._ops import (
     Exchange,
     Waiter,
@@ -35,6 +35,8 @@ from ._ops import (
     sigwait,
     sigwaitinfo,
     sigwaitinfo_many,
+    strsignal,
+    valid_signals,
 )
 from ._siginfo import BusCode, CldCode, FpeCode, IllCode, PollCode, SegvCode, SiCode, SigInfo, code_name
 from ._trust import SenderPolicy  # reliability & trust (issue 5)
