@@ -40,8 +40,10 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -56,6 +58,7 @@ typedef PyObject *(*fastcall_kw)(PyObject *, PyObject *const *, Py_ssize_t, PyOb
 #define NSIG_MASK 65          /* signals 1..64, the width of a mask */
 #define PID_MAX INT32_MAX
 #define STACK_RECORDS 16      /* batches up to this size need no malloc */
+#define FS_SIGNALFD_RECORD 128  /* sizeof(struct signalfd_siginfo), checked */
 /* Timeouts from this many seconds on (~146 years) mean "forever"; as
  * fastsig._ops._FOREVER_S. */
 #define FOREVER_S (4611686018427387904.0 / 1e9)
@@ -76,12 +79,15 @@ static const char *const checked_names[C_COUNT] = {
 static const fs_api *api;
 static PyObject *checked[C_COUNT];
 static PyObject *siginfo_type;         /* fastsig.SigInfo, a tuple subclass */
-static PyObject *tuple_new;            /* tuple.__new__, which builds one */
+static allocfunc siginfo_alloc;        /* SigInfo's tp_alloc, up to 3.13 */
+static newfunc tuple_tp_new;           /* tuple's tp_new, which builds one (3.10+) */
+static PyObject *tuple_new;            /* tuple.__new__, the same from Python (3.9) */
 static PyObject *as_signal[NSIG_MASK]; /* number -> signal.Signals member or int */
 static PyObject *names;                /* name -> number, the names parsed so far */
 static PyObject *threads;              /* ident -> Thread: threads known alive */
 static PyObject *raise_os_error;       /* (errno, syscall) -> raises OSError */
 static PyObject *raise_send_error;     /* (errno, syscall) -> raises (QueueFull...) */
+static PyObject *zero;                 /* the int 0 */
 static uint64_t valid_mask;            /* bit n-1: n is a valid signal */
 static uint64_t catchable_mask;        /* valid, minus SIGKILL and SIGSTOP */
 static long max_batch;
@@ -276,52 +282,85 @@ static PyObject *none_after_handlers(void)
 
 /* ---- results ------------------------------------------------------------ */
 
+/* Most fields of a record are 0 (those its si_code does not define). */
+static PyObject *new_int(long long v)
+{
+    if (v == 0) {
+        Py_INCREF(zero);
+        return zero;
+    }
+    return PyLong_FromLongLong(v);
+}
+
 static PyObject *new_siginfo(const fs_info *info)
 {
-    PyObject *items = PyTuple_New(14), *args, *result;
-    PyObject *fields[14];
+    PyObject *fields[14], *items, *args, *result = NULL;
+    int ok = 1;
 
+    fields[0] = PyLong_FromLong(info->signo);
+    fields[1] = new_int(info->code);
+    fields[2] = new_int(info->err);
+    fields[3] = new_int(info->pid);
+    fields[4] = new_int(info->uid);
+    fields[5] = new_int(info->status);
+    fields[6] = new_int(info->band);
+    fields[7] = new_int(info->value);
+    fields[8] = info->addr > LLONG_MAX ? PyLong_FromUnsignedLongLong(info->addr)
+                                       : new_int((long long)info->addr);
+    fields[9] = new_int(info->fd);
+    fields[10] = new_int(info->timerid);
+    fields[11] = new_int(info->overrun);
+    fields[12] = new_int(info->tid);
+    fields[13] = new_int(info->time_ns);
+    for (int i = 0; i < 14; i++)
+        ok &= fields[i] != NULL;
+    /* Up to 3.13 a tuple is a PyVarObject header followed by its items
+     * (PyTupleObject, fixed for those versions), so this is all that
+     * tuple.__new__(SigInfo, items) does, PyTuple_SET_ITEM included. 3.14
+     * added a hash cache to the object, which only tuple's constructor sets. */
+    if (siginfo_alloc != NULL) {
+        items = ok ? siginfo_alloc((PyTypeObject *)siginfo_type, 14) : NULL;
+        if (items != NULL)
+            memcpy((char *)items + sizeof(PyVarObject), fields, sizeof fields);  /* steals */
+        else
+            for (int i = 0; i < 14; i++)
+                Py_XDECREF(fields[i]);
+        return items;
+    }
+    items = ok ? PyTuple_New(14) : NULL;
+    for (int i = 0; i < 14; i++) {
+        if (items != NULL)
+            PyTuple_SetItem(items, i, fields[i]);  /* steals */
+        else
+            Py_XDECREF(fields[i]);
+    }
     if (items == NULL)
         return NULL;
-    fields[0] = PyLong_FromLong(info->signo);
-    fields[1] = PyLong_FromLong(info->code);
-    fields[2] = PyLong_FromLong(info->err);
-    fields[3] = PyLong_FromLong(info->pid);
-    fields[4] = PyLong_FromUnsignedLong(info->uid);
-    fields[5] = PyLong_FromLong(info->status);
-    fields[6] = PyLong_FromLongLong(info->band);
-    fields[7] = PyLong_FromLongLong(info->value);
-    fields[8] = PyLong_FromUnsignedLongLong(info->addr);
-    fields[9] = PyLong_FromLong(info->fd);
-    fields[10] = PyLong_FromLong(info->timerid);
-    fields[11] = PyLong_FromLong(info->overrun);
-    fields[12] = PyLong_FromLong(info->tid);
-    fields[13] = PyLong_FromLongLong(info->time_ns);
-    for (int i = 0; i < 14; i++)
-        PyTuple_SetItem(items, i, fields[i]);  /* steals, NULL included */
-    for (int i = 0; i < 14; i++) {
-        if (fields[i] == NULL) {
-            Py_DECREF(items);
-            return NULL;
-        }
+    /* tuple.__new__(SigInfo, items), through tuple's tp_new where the
+     * limited API gives it (3.10+), which skips the Python-level call. */
+    if (tuple_tp_new != NULL) {
+        args = PyTuple_Pack(1, items);
+        if (args != NULL)
+            result = tuple_tp_new((PyTypeObject *)siginfo_type, args, NULL);
+    } else {
+        args = PyTuple_Pack(2, siginfo_type, items);
+        if (args != NULL)
+            result = PyObject_Call(tuple_new, args, NULL);
     }
-    /* tuple.__new__(SigInfo, items): the documented way to make an instance
-     * of a tuple subclass, right on every version (3.14 caches hashes). */
-    args = PyTuple_Pack(2, siginfo_type, items);
+    Py_XDECREF(args);
     Py_DECREF(items);
-    if (args == NULL)
-        return NULL;
-    result = PyObject_Call(tuple_new, args, NULL);
-    Py_DECREF(args);
     return result;
 }
 
-static PyObject *new_list(const fs_info *info, int n, int values_only)
+/* The records of a batch taken in up to two parts, as SigInfo or as values. */
+static PyObject *new_list(const fs_info *first, int n, const fs_info *rest, int more,
+                          int values_only)
 {
-    PyObject *list = PyList_New(n);
+    PyObject *list = PyList_New(n + more);
 
-    for (int i = 0; list != NULL && i < n; i++) {
-        PyObject *item = values_only ? PyLong_FromLongLong(info[i].value) : new_siginfo(&info[i]);
+    for (int i = 0; list != NULL && i < n + more; i++) {
+        const fs_info *info = i < n ? &first[i] : &rest[i - n];
+        PyObject *item = values_only ? PyLong_FromLongLong(info->value) : new_siginfo(info);
         if (item == NULL || PyList_SetItem(list, i, item) < 0)
             Py_CLEAR(list);
     }
@@ -619,23 +658,32 @@ static PyObject *fast_sigtimedwait(PyObject *self, PyObject *const *args, Py_ssi
     return result;
 }
 
-/* A batch of up to max records into out (or a buffer of our own when out is
- * NULL), as a list of SigInfo or of si_value ints. */
+/* A batch of up to max records, as a list of SigInfo or of si_value ints,
+ * into out if given (Waiter's preallocated records). Otherwise the first
+ * STACK_RECORDS land on the stack, and only a bigger burst, already pending,
+ * is taken into a buffer of its own: no malloc for the common small batch. */
 static PyObject *wait_list(uint64_t mask, fs_info *out, int max, int64_t ns, int values_only)
 {
-    fs_info stack[STACK_RECORDS];
-    fs_info *buf = out != NULL ? out : max <= STACK_RECORDS ? stack
-                 : PyMem_Malloc((size_t)max * sizeof *buf);
+    fs_info stack[STACK_RECORDS], *rest = NULL;
+    int n, more = 0;
     PyObject *result = NULL;
-    int n;
 
-    if (buf == NULL)
-        return PyErr_NoMemory();
-    n = wait_records(mask, buf, max, ns);
-    if (n >= 0)
-        result = new_list(buf, n, values_only);
-    if (buf != out && buf != stack)
-        PyMem_Free(buf);
+    if (out != NULL) {
+        n = wait_records(mask, out, max, ns);
+        return n < 0 ? NULL : new_list(out, n, NULL, 0, values_only);
+    }
+    n = wait_records(mask, stack, max < STACK_RECORDS ? max : STACK_RECORDS, ns);
+    if (n < 0)
+        return NULL;
+    if (n == STACK_RECORDS && max > STACK_RECORDS) {
+        rest = PyMem_Malloc((size_t)(max - n) * sizeof *rest);
+        if (rest == NULL)
+            return PyErr_NoMemory();
+        more = wait_records(mask, rest, max - n, 0);  /* cannot fail: mask is valid */
+    }
+    if (more >= 0)
+        result = new_list(stack, n, rest, more, values_only);
+    PyMem_Free(rest);
     return result;
 }
 
@@ -678,42 +726,69 @@ static PyObject *fast_wait_into(PyObject *self, PyObject *const *args, Py_ssize_
     return call_checked(C_WAIT_INTO, args, nargs, kwnames);
 }
 
-/* signalfd_read(fd, max, values_only): one read() of up to max records. */
+/* One read() of up to max records from a signalfd, retried after EINTR
+ * once the Python handlers ran. 0 when none is pending (non-blocking fd). */
+static int read_records(int fd, void *scratch, int max, fs_info *out)
+{
+    size_t record = api->signalfd_record_size();
+    int n, err = 0;
+
+    for (;;) {
+        Py_BEGIN_ALLOW_THREADS
+        n = api->signalfd_read(fd, scratch, (size_t)max * record, out);
+        if (n < 0)
+            err = errno;
+        Py_END_ALLOW_THREADS
+        if (n >= 0)
+            return n;
+        if (err != EINTR) {
+            fail(raise_os_error, err, "read(signalfd)");
+            return -1;
+        }
+        if (PyErr_CheckSignals() < 0)
+            return -1;
+    }
+}
+
+/* signalfd_read(fd, max, values_only): up to max records. As in wait_list,
+ * the first STACK_RECORDS land on the stack; a bigger burst is read, once
+ * poll() says more is pending (a blocking fd must not block again), into a
+ * buffer of its own. */
 static PyObject *fast_signalfd_read(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                                     PyObject *kwnames)
 {
     size_t record = api->signalfd_record_size();
     long long fd, max;
-    _Alignas(fs_info) unsigned char stack[STACK_RECORDS * (128 + sizeof(fs_info))];
-    unsigned char *buf;
+    _Alignas(8) unsigned char scratch[STACK_RECORDS * FS_SIGNALFD_RECORD];
+    fs_info first[STACK_RECORDS], *rest = NULL;
+    void *rest_scratch = NULL;
     PyObject *result = NULL;
-    int n = -1, err = 0;
+    int n, more = 0;
     (void)self;
 
-    if (!(kwnames == NULL && nargs == 3 && record > 0 && record <= 128
+    if (!(kwnames == NULL && nargs == 3 && record == FS_SIGNALFD_RECORD
           && int_in(args[0], 0, INT32_MAX, &fd) && int_in(args[1], 1, max_batch, &max)))
         return call_checked(C_SIGNALFD_READ, args, nargs, kwnames);
-    buf = max <= STACK_RECORDS ? stack
-        : PyMem_Malloc((size_t)max * (record + sizeof(fs_info)));
-    if (buf == NULL)
-        return PyErr_NoMemory();
-    /* The records land after the scratch space, aligned as fs_info. */
-    fs_info *out = (fs_info *)(void *)(buf + (size_t)max * 128);
-    for (;;) {
-        Py_BEGIN_ALLOW_THREADS
-        n = api->signalfd_read((int)fd, buf, (size_t)max * record, out);
-        if (n < 0)
-            err = errno;
-        Py_END_ALLOW_THREADS
-        if (n >= 0 || err != EINTR || PyErr_CheckSignals() < 0)
-            break;
+    n = read_records((int)fd, scratch, max < STACK_RECORDS ? (int)max : STACK_RECORDS, first);
+    if (n < 0)
+        return NULL;
+    if (n == STACK_RECORDS && max > STACK_RECORDS) {
+        struct pollfd ready = {(int)fd, POLLIN, 0};
+        if (poll(&ready, 1, 0) == 1 && (ready.revents & POLLIN)) {
+            rest = PyMem_Malloc((size_t)(max - n) * sizeof *rest);
+            rest_scratch = PyMem_Malloc((size_t)(max - n) * record);
+            if (rest == NULL || rest_scratch == NULL) {
+                PyMem_Free(rest);
+                PyMem_Free(rest_scratch);
+                return PyErr_NoMemory();
+            }
+            more = read_records((int)fd, rest_scratch, (int)max - n, rest);
+        }
     }
-    if (n >= 0)
-        result = new_list(out, n, PyObject_IsTrue(args[2]) == 1);
-    else if (err != EINTR)
-        fail(raise_os_error, err, "read(signalfd)");
-    if (buf != stack)
-        PyMem_Free(buf);
+    if (more >= 0)
+        result = new_list(first, n, rest, more, PyObject_IsTrue(args[2]) == 1);
+    PyMem_Free(rest);
+    PyMem_Free(rest_scratch);
     return result;
 }
 
@@ -852,6 +927,16 @@ static PyType_Spec xc_spec = {
 
 /* ---- setup -------------------------------------------------------------- */
 
+/* Whether the running CPython is older than major.minor (this abi3 module
+ * runs on any version from 3.9 on). */
+static int runtime_before(int major, int minor)
+{
+    int run_major = 0, run_minor = 0;
+    if (sscanf(Py_GetVersion(), "%d.%d", &run_major, &run_minor) != 2)
+        return 0;
+    return run_major < major || (run_major == major && run_minor < minor);
+}
+
 static PyObject *fast_setup(PyObject *self, PyObject *args)
 {
     unsigned long long address;
@@ -881,10 +966,16 @@ static PyObject *fast_setup(PyObject *self, PyObject *args)
     PyObject *new_fn = PyObject_GetAttrString(tuple_type, "__new__");
     if (new_fn == NULL)
         return NULL;
+    PyObject *zero_int = PyLong_FromLong(0);
+    if (zero_int == NULL) {
+        Py_DECREF(new_fn);
+        return NULL;
+    }
     for (int i = 0; i < C_COUNT; i++) {
         PyObject *fn = PyDict_GetItemString(impls, checked_names[i]);
         if (fn == NULL || !PyCallable_Check(fn)) {
             Py_DECREF(new_fn);
+            Py_DECREF(zero_int);
             return PyErr_Format(PyExc_ValueError, "setup: no checked %s", checked_names[i]);
         }
     }
@@ -904,6 +995,13 @@ static PyObject *fast_setup(PyObject *self, PyObject *args)
     Py_INCREF(send_err);
     siginfo_type = type;
     tuple_new = new_fn;
+    zero = zero_int;
+    /* PyType_GetSlot() answers for a static type from 3.10 on; 3.9 raises. */
+    tuple_tp_new = (newfunc)PyType_GetSlot(&PyTuple_Type, Py_tp_new);
+    if (tuple_tp_new == NULL)
+        PyErr_Clear();
+    if (runtime_before(3, 14))
+        siginfo_alloc = (allocfunc)PyType_GetSlot((PyTypeObject *)type, Py_tp_alloc);
     names = name_dict;
     threads = thread_dict;
     raise_os_error = os_err;

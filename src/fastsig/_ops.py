@@ -470,12 +470,14 @@ class SignalFD:
         """Up to max records (default: the max given at creation; any size up
         to MAX_BATCH). Blocking mode waits for at least one; non-blocking mode
         returns [] when none is pending."""
-        self._check_open()
+        if self._fd < 0:
+            self._check_open()
         return _fast.signalfd_read(self._fd, self._max if max is None else max, False)  # type: ignore[return-value]
 
     def read_values(self, max: Optional[int] = None) -> List[int]:
         """Like read(), returning only each record's si_value."""
-        self._check_open()
+        if self._fd < 0:
+            self._check_open()
         return _fast.signalfd_read(self._fd, self._max if max is None else max, True)  # type: ignore[return-value]
 
     def close(self) -> None:
