@@ -113,6 +113,7 @@ typedef struct fs_api {
     int (*raise_signal)(int sig);
     int (*pthread_kill)(unsigned long thread, int sig);
     int (*pthread_sigqueue)(unsigned long thread, int sig, int64_t value);
+    int (*tgsigqueue)(int32_t tid, int sig, int64_t value);  /* by kernel thread id */
     int (*pthread_sigmask)(int how, uint64_t set, uint64_t *old);
     int (*sigpending)(uint64_t *set);
     int (*sigwaitinfo_many)(uint64_t set, fs_info *out, int max, int64_t timeout_ns);
@@ -120,6 +121,8 @@ typedef struct fs_api {
     int (*signalfd_read)(int fd, void *scratch, size_t scratch_len, fs_info *out);
     size_t (*signalfd_record_size)(void);
 } fs_api;
+
+int fs_tgsigqueue(int32_t tid, int sig, int64_t value);
 
 /* bench: the pure-C references of the benchmark, built into the same module. */
 #include "refbench.h"

@@ -41,6 +41,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -88,6 +89,7 @@ static PyObject *threads;              /* ident -> Thread: threads known alive *
 static PyObject *raise_os_error;       /* (errno, syscall) -> raises OSError */
 static PyObject *raise_send_error;     /* (errno, syscall) -> raises (QueueFull...) */
 static PyObject *zero;                 /* the int 0 */
+static PyObject *native_id_name;       /* "native_id", interned */
 static uint64_t valid_mask;            /* bit n-1: n is a valid signal */
 static uint64_t catchable_mask;        /* valid, minus SIGKILL and SIGSTOP */
 static long max_batch;
@@ -448,16 +450,36 @@ static PyObject *fast_raise_signal(PyObject *self, PyObject *const *args, Py_ssi
     return call_checked(C_RAISE_SIGNAL, args, nargs, kwnames);
 }
 
-/* A thread id that threading knows alive. pthread_kill() on an id that is no
- * live thread is undefined behaviour; any other id goes to the checked code. */
+/* A thread id that is the calling thread or one threading knows alive.
+ * pthread_kill() on an id that is no live thread is undefined behaviour; any
+ * other id goes to the checked code. */
 static int live_thread(PyObject *o, unsigned long *ident)
 {
     if (!ulong_in(o, ident))
         return 0;
+    if (*ident == (unsigned long)pthread_self())
+        return 1;
     int found = PyDict_Contains(threads, o);
     if (found < 0)
         PyErr_Clear();
     return found == 1;
+}
+
+/* The kernel id (native_id) of a thread threading knows alive, or 0 (the
+ * calling thread's may be its parent's after a fork: never asked for it). */
+static int32_t native_id(PyObject *ident)
+{
+    PyObject *thread = PyObject_GetItem(threads, ident), *id = NULL;
+    long long tid = 0;
+
+    if (thread != NULL)
+        id = PyObject_GetAttr(thread, native_id_name);
+    if (id == NULL || !int_in(id, 1, INT32_MAX, &tid))
+        tid = 0;
+    Py_XDECREF(id);
+    Py_XDECREF(thread);
+    PyErr_Clear();
+    return (int32_t)tid;
 }
 
 static PyObject *fast_pthread_kill(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
@@ -484,12 +506,22 @@ static PyObject *fast_pthread_sigqueue(PyObject *self, PyObject *const *args, Py
     int sig;
     (void)self;
 
-    if (kwnames == NULL && (nargs == 2 || nargs == 3) && live_thread(args[0], &thread)
+    if (kwnames == NULL && (nargs == 2 || nargs == 3) && ulong_in(args[0], &thread)
         && signal_in(args[1], valid_mask, &sig)
         && (nargs == 2 || int_in(args[2], INTPTR_MIN, INTPTR_MAX, &value))) {
-        if (api->pthread_sigqueue(thread, sig, (int64_t)value) < 0)
+        /* By kernel id: the core knows the calling thread's (0), threading
+         * the others' (a thread sets its native_id itself, so only the thread
+         * that forked can have a stale one, and it is the calling thread).
+         * Else only an id known alive reaches the C library. */
+        int self_call = thread == (unsigned long)pthread_self();
+        int32_t tid = self_call ? 0 : native_id(args[0]);
+        int rc = self_call || tid > 0 ? api->tgsigqueue(tid, sig, (int64_t)value)
+               : live_thread(args[0], &thread) ? api->pthread_sigqueue(thread, sig, (int64_t)value)
+               : 1;
+        if (rc < 0)
             return fail(raise_send_error, errno, "pthread_sigqueue");
-        return none_after_handlers();
+        if (rc == 0)
+            return none_after_handlers();
     }
     return call_checked(C_PTHREAD_SIGQUEUE, args, nargs, kwnames);
 }
@@ -967,8 +999,11 @@ static PyObject *fast_setup(PyObject *self, PyObject *args)
     if (new_fn == NULL)
         return NULL;
     PyObject *zero_int = PyLong_FromLong(0);
-    if (zero_int == NULL) {
+    PyObject *id_name = PyUnicode_InternFromString("native_id");
+    if (zero_int == NULL || id_name == NULL) {
         Py_DECREF(new_fn);
+        Py_XDECREF(zero_int);
+        Py_XDECREF(id_name);
         return NULL;
     }
     for (int i = 0; i < C_COUNT; i++) {
@@ -976,6 +1011,7 @@ static PyObject *fast_setup(PyObject *self, PyObject *args)
         if (fn == NULL || !PyCallable_Check(fn)) {
             Py_DECREF(new_fn);
             Py_DECREF(zero_int);
+            Py_DECREF(id_name);
             return PyErr_Format(PyExc_ValueError, "setup: no checked %s", checked_names[i]);
         }
     }
@@ -996,6 +1032,7 @@ static PyObject *fast_setup(PyObject *self, PyObject *args)
     siginfo_type = type;
     tuple_new = new_fn;
     zero = zero_int;
+    native_id_name = id_name;
     /* PyType_GetSlot() answers for a static type from 3.10 on; 3.9 raises. */
     tuple_tp_new = (newfunc)PyType_GetSlot(&PyTuple_Type, Py_tp_new);
     if (tuple_tp_new == NULL)

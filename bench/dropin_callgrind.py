@@ -1,0 +1,61 @@
+"""Where the time of the drop-in table goes, without the noise of a busy
+machine: user-space instructions per call (valgrind --tool=callgrind) of each
+row's stdlib and fastsig statement (fastsig._dropin_bench.CASES). The
+syscalls a row makes are the same on both sides except where the row says
+otherwise, so a side with fewer instructions per call is the faster one.
+
+    python bench/dropin_callgrind.py [--calls 5000]
+
+Each statement runs `calls` times in a fresh interpreter under callgrind; a
+run of the same setup with 0 calls is subtracted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from fastsig._dropin_bench import CASES
+
+CHILD = """
+import sys
+from fastsig._dropin_bench import setup, _drain
+names = setup()
+_drain()
+exec(compile("for _ in range(%d):\\n    %s\\n" % (int(sys.argv[2]), sys.argv[1]), "row", "exec"), names)
+"""
+
+
+def instructions(stmt: str, calls: int, tmp: Path) -> int:
+    out = subprocess.run(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.%p", sys.executable,
+         "-c", CHILD, stmt, str(calls)], capture_output=True, text=True, check=True)
+    match = re.search(r"Collected : (\d+)", out.stderr)
+    if match is None:
+        raise RuntimeError(out.stderr[-2000:])
+    return int(match.group(1))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=5000)
+    args = parser.parse_args()
+    if shutil.which("valgrind") is None:
+        raise SystemExit("needs valgrind")
+    with tempfile.TemporaryDirectory() as tmp:
+        base = instructions("pass", 0, Path(tmp))
+        print("| call | stdlib instr/call | fastsig instr/call | ratio |\n|---|---:|---:|---:|")
+        for name, stdlib_stmt, fastsig_stmt in CASES:
+            per = [(instructions(st, args.calls, Path(tmp)) - base) / args.calls
+                   for st in (stdlib_stmt, fastsig_stmt)]
+            print(f"| `{name}` | {per[0]:,.0f} | {per[1]:,.0f} | {per[1] / per[0]:.2f}x |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
