@@ -782,30 +782,26 @@ static int read_records(int fd, void *scratch, int max, fs_info *out)
     }
 }
 
-/* signalfd_read(fd, max, values_only): up to max records. As in wait_list,
- * the first STACK_RECORDS land on the stack; a bigger burst is read, once
- * poll() says more is pending (a blocking fd must not block again), into a
- * buffer of its own. */
-static PyObject *fast_signalfd_read(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
-                                    PyObject *kwnames)
+/* Up to max records from a signalfd. As in wait_list, the first
+ * STACK_RECORDS land on the stack; a bigger burst is read, once poll() says
+ * more is pending (a blocking fd must not block again), into a buffer of its
+ * own. */
+static PyObject *read_batch(int fd, int max, int values_only)
 {
     size_t record = api->signalfd_record_size();
-    long long fd, max;
     _Alignas(8) unsigned char scratch[STACK_RECORDS * FS_SIGNALFD_RECORD];
     fs_info first[STACK_RECORDS], *rest = NULL;
     void *rest_scratch = NULL;
     PyObject *result = NULL;
     int n, more = 0;
-    (void)self;
 
-    if (!(kwnames == NULL && nargs == 3 && record == FS_SIGNALFD_RECORD
-          && int_in(args[0], 0, INT32_MAX, &fd) && int_in(args[1], 1, max_batch, &max)))
-        return call_checked(C_SIGNALFD_READ, args, nargs, kwnames);
-    n = read_records((int)fd, scratch, max < STACK_RECORDS ? (int)max : STACK_RECORDS, first);
+    if (record != FS_SIGNALFD_RECORD)
+        return PyErr_Format(PyExc_SystemError, "fastsig: signalfd records of %zu bytes", record);
+    n = read_records(fd, scratch, max < STACK_RECORDS ? max : STACK_RECORDS, first);
     if (n < 0)
         return NULL;
     if (n == STACK_RECORDS && max > STACK_RECORDS) {
-        struct pollfd ready = {(int)fd, POLLIN, 0};
+        struct pollfd ready = {fd, POLLIN, 0};
         if (poll(&ready, 1, 0) == 1 && (ready.revents & POLLIN)) {
             rest = PyMem_Malloc((size_t)(max - n) * sizeof *rest);
             rest_scratch = PyMem_Malloc((size_t)(max - n) * record);
@@ -814,15 +810,130 @@ static PyObject *fast_signalfd_read(PyObject *self, PyObject *const *args, Py_ss
                 PyMem_Free(rest_scratch);
                 return PyErr_NoMemory();
             }
-            more = read_records((int)fd, rest_scratch, (int)max - n, rest);
+            more = read_records(fd, rest_scratch, max - n, rest);
         }
     }
     if (more >= 0)
-        result = new_list(first, n, rest, more, PyObject_IsTrue(args[2]) == 1);
+        result = new_list(first, n, rest, more, values_only);
     PyMem_Free(rest);
     PyMem_Free(rest_scratch);
     return result;
 }
+
+/* signalfd_read(fd, max, values_only) */
+static PyObject *fast_signalfd_read(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                    PyObject *kwnames)
+{
+    long long fd, max;
+    (void)self;
+
+    if (kwnames == NULL && nargs == 3 && int_in(args[0], 0, INT32_MAX, &fd)
+        && int_in(args[1], 1, max_batch, &max))
+        return read_batch((int)fd, (int)max, PyObject_IsTrue(args[2]) == 1);
+    return call_checked(C_SIGNALFD_READ, args, nargs, kwnames);
+}
+
+/* ---- SignalFD ----------------------------------------------------------- */
+
+/* The base of fastsig.SignalFD: its read() and read_values() are these C
+ * methods, on the fd and default max that _set_fd() gave (fd -1: closed). */
+typedef struct {
+    PyObject_HEAD
+    int fd;
+    int max;
+} SignalFDCore;
+
+static PyObject *sfd_read_common(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                 PyObject *kwnames, int values_only)
+{
+    SignalFDCore *core = (SignalFDCore *)self;
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_Size(kwnames);
+    PyObject *max_obj = nargs == 1 ? args[0] : keyword(args, nargs, kwnames, "max");
+    long long max = core->max;
+
+    if (nargs + nkw > 1 || (nkw == 1 && max_obj == NULL)) {
+        PyErr_SetString(PyExc_TypeError, "read() takes one optional argument, max");
+        return NULL;
+    }
+    if (core->fd < 0)  /* the Python side raises the error for a closed fd */
+        return PyObject_CallMethod(self, "_check_open", NULL);
+    if (max_obj != NULL && max_obj != Py_None && !int_in(max_obj, 1, max_batch, &max)) {
+        PyObject *values = values_only ? Py_True : Py_False;
+        PyObject *fd = PyLong_FromLong(core->fd), *checked_args[3] = {fd, max_obj, values};
+        PyObject *result = fd == NULL ? NULL : call_checked(C_SIGNALFD_READ, checked_args, 3, NULL);
+        Py_XDECREF(fd);
+        return result;
+    }
+    return read_batch(core->fd, (int)max, values_only);
+}
+
+static PyObject *sfd_read(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                          PyObject *kwnames)
+{
+    return sfd_read_common(self, args, nargs, kwnames, 0);
+}
+
+static PyObject *sfd_read_values(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                 PyObject *kwnames)
+{
+    return sfd_read_common(self, args, nargs, kwnames, 1);
+}
+
+static PyObject *sfd_set_fd(PyObject *self, PyObject *args)
+{
+    SignalFDCore *core = (SignalFDCore *)self;
+    int fd, max;
+
+    if (!PyArg_ParseTuple(args, "ii:_set_fd", &fd, &max))
+        return NULL;
+    if (max < 1 || max > max_batch) {
+        PyErr_SetString(PyExc_ValueError, "_set_fd: max out of range");
+        return NULL;
+    }
+    core->fd = fd < 0 ? -1 : fd;
+    core->max = max;
+    Py_RETURN_NONE;
+}
+
+static PyObject *sfd_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    allocfunc alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
+    PyObject *self = alloc(type, 0);
+    (void)args;
+    (void)kwargs;
+    if (self != NULL) {
+        ((SignalFDCore *)self)->fd = -1;
+        ((SignalFDCore *)self)->max = 1;
+    }
+    return self;
+}
+
+static PyMethodDef sfd_methods[] = {
+    {"read", FASTCALL_KW(sfd_read), METH_FASTCALL | METH_KEYWORDS,
+     "read($self, /, max=None)\n--\n\n"
+     "Up to max records (default: the max given at creation; any size up to\n"
+     "MAX_BATCH). Blocking mode waits for at least one; non-blocking mode\n"
+     "returns [] when none is pending."},
+    {"read_values", FASTCALL_KW(sfd_read_values), METH_FASTCALL | METH_KEYWORDS,
+     "read_values($self, /, max=None)\n--\n\n"
+     "Like read(), returning only each record's si_value."},
+    {"_set_fd", sfd_set_fd, METH_VARARGS,
+     "_set_fd($self, fd, max, /)\n--\n\n"
+     "The fd read() reads (-1: closed) and its default max."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot sfd_slots[] = {
+    {Py_tp_doc, (void *)"The C part of fastsig.SignalFD."},
+    {Py_tp_new, (void *)sfd_new},
+    {Py_tp_methods, sfd_methods},
+    {0, NULL},
+};
+
+static PyType_Spec sfd_spec = {
+    "fastsig._fast.SignalFDCore", sizeof(SignalFDCore), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, sfd_slots,
+};
 
 /* ---- Exchange ----------------------------------------------------------- */
 
@@ -1141,6 +1252,12 @@ PyMODINIT_FUNC PyInit__fast(void)
 #endif
     type = PyType_FromSpec(&xc_spec);
     if (type == NULL || PyModule_AddObject(module, "ExchangeCore", type) < 0) {
+        Py_XDECREF(type);
+        Py_DECREF(module);
+        return NULL;
+    }
+    type = PyType_FromSpec(&sfd_spec);
+    if (type == NULL || PyModule_AddObject(module, "SignalFDCore", type) < 0) {
         Py_XDECREF(type);
         Py_DECREF(module);
         return NULL;

@@ -434,7 +434,7 @@ def _round_trip(core: _core.Exchange, mask: int, ns: int, start: int,
 
 # ---- signalfd --------------------------------------------------------------
 
-class SignalFD:
+class SignalFD(_fast.SignalFDCore):
     """A signalfd(2): signals as records read from a file descriptor.
 
     The signals must be blocked (in every thread, or they may be delivered
@@ -442,6 +442,11 @@ class SignalFD:
     up to ``max`` records in one syscall. ``fileno()`` suits selectors and
     asyncio's add_reader. A forked child reading an inherited signalfd sees the
     child's own pending signals.
+
+    ``read(max=None)`` and ``read_values(max=None)`` are C methods: up to max
+    records (default: the max given here; any size up to MAX_BATCH), or only
+    their si_value. Blocking mode waits for at least one; non-blocking mode
+    returns [] when none is pending.
     """
 
     _fd = -1  # until the fd exists, so that __del__ of a failed __init__ is quiet
@@ -452,6 +457,7 @@ class SignalFD:
         self._max = _batch_size(max)
         self._nonblocking = bool(nonblocking)
         self._fd = _core.signalfd(-1, _wait_mask(sigs), self._nonblocking)
+        self._set_fd(self._fd, self._max)
 
     @property
     def closed(self) -> bool:
@@ -466,23 +472,10 @@ class SignalFD:
         self._check_open()
         _core.signalfd(self._fd, _wait_mask(sigs), self._nonblocking)
 
-    def read(self, max: Optional[int] = None) -> List[SigInfo]:
-        """Up to max records (default: the max given at creation; any size up
-        to MAX_BATCH). Blocking mode waits for at least one; non-blocking mode
-        returns [] when none is pending."""
-        if self._fd < 0:
-            self._check_open()
-        return _fast.signalfd_read(self._fd, self._max if max is None else max, False)  # type: ignore[return-value]
-
-    def read_values(self, max: Optional[int] = None) -> List[int]:
-        """Like read(), returning only each record's si_value."""
-        if self._fd < 0:
-            self._check_open()
-        return _fast.signalfd_read(self._fd, self._max if max is None else max, True)  # type: ignore[return-value]
-
     def close(self) -> None:
         if self._fd >= 0:
             fd, self._fd = self._fd, -1
+            self._set_fd(-1, self._max)
             os.close(fd)
 
     def _check_open(self) -> None:
