@@ -25,8 +25,10 @@
  * - the names dict (fastsig._names.NAME_CACHE) is only read here, through the
  *   dict's own API (thread-safe on free-threaded builds); its values are small
  *   ints, which CPython never frees, so a borrowed one cannot dangle.
- * - nothing else is shared: each call works on its own stack buffers, and an
- *   Exchange's fast path copies its arguments before the call.
+ * - an ExchangeCore's pointer and owner are set once, by Exchange.__init__;
+ *   its fast path copies the arguments before the call, so concurrent round
+ *   trips on one Exchange share no buffer. A SignalFDCore's fd is atomic.
+ * - nothing else is shared: each call works on its own stack buffers.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -43,6 +45,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -836,11 +839,13 @@ static PyObject *fast_signalfd_read(PyObject *self, PyObject *const *args, Py_ss
 /* ---- SignalFD ----------------------------------------------------------- */
 
 /* The base of fastsig.SignalFD: its read() and read_values() are these C
- * methods, on the fd and default max that _set_fd() gave (fd -1: closed). */
+ * methods, on the fd and default max that _set_fd() gave (fd -1: closed).
+ * Both are atomics: close() in one thread may race a read() in another
+ * (which then reads a closed fd or raises, as with any fd). */
 typedef struct {
     PyObject_HEAD
-    int fd;
-    int max;
+    _Atomic int fd;
+    _Atomic int max;
 } SignalFDCore;
 
 static PyObject *sfd_read_common(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
@@ -849,22 +854,24 @@ static PyObject *sfd_read_common(PyObject *self, PyObject *const *args, Py_ssize
     SignalFDCore *core = (SignalFDCore *)self;
     Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_Size(kwnames);
     PyObject *max_obj = nargs == 1 ? args[0] : keyword(args, nargs, kwnames, "max");
-    long long max = core->max;
+    int fd = atomic_load_explicit(&core->fd, memory_order_relaxed);
+    long long max = atomic_load_explicit(&core->max, memory_order_relaxed);
 
     if (nargs + nkw > 1 || (nkw == 1 && max_obj == NULL)) {
         PyErr_SetString(PyExc_TypeError, "read() takes one optional argument, max");
         return NULL;
     }
-    if (core->fd < 0)  /* the Python side raises the error for a closed fd */
+    if (fd < 0)  /* the Python side raises the error for a closed fd */
         return PyObject_CallMethod(self, "_check_open", NULL);
     if (max_obj != NULL && max_obj != Py_None && !int_in(max_obj, 1, max_batch, &max)) {
         PyObject *values = values_only ? Py_True : Py_False;
-        PyObject *fd = PyLong_FromLong(core->fd), *checked_args[3] = {fd, max_obj, values};
-        PyObject *result = fd == NULL ? NULL : call_checked(C_SIGNALFD_READ, checked_args, 3, NULL);
-        Py_XDECREF(fd);
+        PyObject *fd_obj = PyLong_FromLong(fd), *checked_args[3] = {fd_obj, max_obj, values};
+        PyObject *result = fd_obj == NULL ? NULL
+                         : call_checked(C_SIGNALFD_READ, checked_args, 3, NULL);
+        Py_XDECREF(fd_obj);
         return result;
     }
-    return read_batch(core->fd, (int)max, values_only);
+    return read_batch(fd, (int)max, values_only);
 }
 
 static PyObject *sfd_read(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
@@ -890,8 +897,8 @@ static PyObject *sfd_set_fd(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "_set_fd: max out of range");
         return NULL;
     }
-    core->fd = fd < 0 ? -1 : fd;
-    core->max = max;
+    atomic_store(&core->max, max);
+    atomic_store(&core->fd, fd < 0 ? -1 : fd);
     Py_RETURN_NONE;
 }
 
@@ -902,8 +909,8 @@ static PyObject *sfd_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     (void)args;
     (void)kwargs;
     if (self != NULL) {
-        ((SignalFDCore *)self)->fd = -1;
-        ((SignalFDCore *)self)->max = 1;
+        atomic_init(&((SignalFDCore *)self)->fd, -1);
+        atomic_init(&((SignalFDCore *)self)->max, 1);
     }
     return self;
 }
