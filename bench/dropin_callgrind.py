@@ -13,11 +13,13 @@ run of the same setup with 0 calls is subtracted.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from fastsig._dropin_bench import CASES
@@ -44,15 +46,17 @@ def instructions(stmt: str, calls: int, tmp: Path) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=5000)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="runs at a time")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         raise SystemExit("needs valgrind")
-    with tempfile.TemporaryDirectory() as tmp:
-        base = instructions("pass", 0, Path(tmp))
+    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(args.jobs) as pool:
+        base = pool.submit(instructions, "pass", 0, Path(tmp))
+        runs = [[pool.submit(instructions, st, args.calls, Path(tmp)) for st in case[1:]]
+                for case in CASES]
         print("| call | stdlib instr/call | fastsig instr/call | ratio |\n|---|---:|---:|---:|")
-        for name, stdlib_stmt, fastsig_stmt in CASES:
-            per = [(instructions(st, args.calls, Path(tmp)) - base) / args.calls
-                   for st in (stdlib_stmt, fastsig_stmt)]
+        for (name, _, _), pair in zip(CASES, runs):
+            per = [(run.result() - base.result()) / args.calls for run in pair]
             print(f"| `{name}` | {per[0]:,.0f} | {per[1]:,.0f} | {per[1] / per[0]:.2f}x |", flush=True)
     return 0
 

@@ -104,7 +104,8 @@ static int int_in(PyObject *o, long long lo, long long hi, long long *out)
     int overflow;
     long long v;
 
-    if (!PyLong_Check(o) || PyBool_Check(o))
+    /* An exact int first: the limited API's PyLong_Check is a call. */
+    if (Py_TYPE(o) != &PyLong_Type && (!PyLong_Check(o) || PyBool_Check(o)))
         return 0;
     v = PyLong_AsLongLongAndOverflow(o, &overflow);
     if (overflow || (v == -1 && PyErr_Occurred())) {
@@ -139,7 +140,7 @@ static int signal_in(PyObject *o, uint64_t allowed, int *out)
 {
     long long v;
 
-    if (PyUnicode_Check(o)) {
+    if (Py_TYPE(o) != &PyLong_Type && PyUnicode_Check(o)) {
         o = PyDict_GetItemWithError(names, o);  /* borrowed: a small int */
         if (o == NULL) {
             PyErr_Clear();
@@ -169,15 +170,13 @@ static int mask_in(PyObject *sigs, uint64_t allowed, uint64_t *out)
     uint64_t mask = 0;
     int sig, ok = 1;
 
-    if (PyLong_Check(sigs) || PyUnicode_Check(sigs)) {
-        if (!signal_in(sigs, allowed, &sig))
+    if (type != &PySet_Type && type != &PyFrozenSet_Type && type != &PyList_Type
+        && type != &PyTuple_Type) {
+        if (!signal_in(sigs, allowed, &sig))  /* one signal, or not a common case */
             return 0;
         *out = (uint64_t)1 << (sig - 1);
         return 1;
     }
-    if (type != &PySet_Type && type != &PyFrozenSet_Type && type != &PyList_Type
-        && type != &PyTuple_Type)
-        return 0;
     it = PyObject_GetIter(sigs);
     if (it == NULL) {
         PyErr_Clear();
