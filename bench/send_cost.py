@@ -1,4 +1,4 @@
-"""The cost of one send: fastsig.sigqueue() against os.kill() (issue 2's target: <= 1.1x).
+"""The cost of one send: fastsig.sigqueue() against os.kill(), in detail.
 
 All contenders send SIGUSR1 with SIGUSR1 blocked in the target, so every call
 is a real syscall whose signal stays pending (a standard signal coalesces: the
@@ -21,6 +21,7 @@ from typing import Callable, Dict, List, Tuple
 
 import fastsig
 from fastsig import _core, _ops
+from fastsig._bench import Child
 
 Loop = Callable[[int], float]
 
@@ -52,31 +53,22 @@ def contenders(pid: int, sig: int) -> Dict[str, Loop]:
     }
 
 
-def sibling(sig: int) -> int:
-    """A forked process with sig blocked that sleeps until killed."""
-    ready_r, ready_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        signal.pthread_sigmask(signal.SIG_BLOCK, {sig})
-        os.write(ready_w, b"r")
-        while True:
-            signal.pause()
-    os.read(ready_r, 1)
-    os.close(ready_r)
-    os.close(ready_w)
-    return pid
+def _blocked_sleeper(sig: int, ready: int) -> None:
+    """A sibling to send to: sig blocked, asleep until killed."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {sig})
+    os.write(ready, b"r")
+    while True:
+        signal.pause()
 
 
 def measure(calls: int, rounds: int, target: str) -> List[Tuple[str, float, List[float]]]:
     sig = int(signal.SIGUSR1)
     signal.pthread_sigmask(signal.SIG_BLOCK, {sig})
-    pid = os.getpid() if target == "self" else sibling(sig)
-    try:
-        return _measure(contenders(pid, sig), calls, rounds)
-    finally:
-        if pid != os.getpid():
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
+    if target == "self":
+        return _measure(contenders(os.getpid(), sig), calls, rounds)
+    with Child(_blocked_sleeper, sig, ready=True) as sibling:
+        sibling.wait_ready(10)
+        return _measure(contenders(sibling.pid, sig), calls, rounds)
 
 
 def _measure(loops: Dict[str, Loop], calls: int, rounds: int) -> List[Tuple[str, float, List[float]]]:

@@ -67,7 +67,8 @@ int fs_sigqueue_range(int32_t pid, int sig, int64_t first, size_t n,
                       int64_t timeout_ns, size_t *sent);
 int fs_pthread_kill(unsigned long thread, int sig);
 int fs_pthread_sigqueue(unsigned long thread, int sig, int64_t value);
-int fs_pidfd_send_signal(int pidfd, int sig, int with_value, int64_t value);
+int fs_pidfd_send_signal(int pidfd, int sig, int with_value, int64_t value,
+                         unsigned flags);
 int fs_raise(int sig);
 /* The address of the fs_api table below, for the extension fastsig._fast. */
 uintptr_t fs_api_address(void);
@@ -93,12 +94,49 @@ int fs_ring_fd(const fs_ring *ring);
 int fs_ring_attach(fs_ring *ring, int sig, int flags);
 int fs_ring_detach(fs_ring *ring, int sig);
 int fs_handler_installed(int sig);
+void fs_release_held(uint64_t sigs);
 int fs_ring_drain(fs_ring *ring, fs_info *out, int max);
 int fs_ring_wait(fs_ring *ring, fs_info *out, int max, int64_t timeout_ns);
 void fs_ring_interrupt(fs_ring *ring);
 void fs_ring_shutdown(fs_ring *ring);
 void fs_ring_counts(const fs_ring *ring, int sig, uint64_t *delivered,
                     uint64_t *dropped, uint64_t *read);
+
+/* ---- kernel signal sources and supervisor tools (sources.c) ----------------
+ * Feature bits of their own, so fs_features() can report them; the kernel
+ * constants are the Linux ABI's (include/uapi), checked against the C
+ * library's headers in sources.c where those name them. */
+enum {
+    FS_HAVE_TIMER = 0x100,
+    FS_HAVE_SETSIG = 0x200,
+    FS_HAVE_PIDFD_OPEN = 0x400,
+    FS_HAVE_PDEATHSIG = 0x800
+};
+enum {
+    FS_PIDFD_SIGNAL_THREAD = 1,
+    FS_PIDFD_SIGNAL_THREAD_GROUP = 2,
+    FS_PIDFD_SIGNAL_PROCESS_GROUP = 4
+};
+enum {
+    FS_CLOCK_REALTIME = 0,
+    FS_CLOCK_MONOTONIC = 1,
+    FS_CLOCK_PROCESS_CPUTIME = 2,
+    FS_CLOCK_THREAD_CPUTIME = 3,
+    FS_CLOCK_BOOTTIME = 7
+};
+/* POSIX timers by their kernel id (what si_timerid reports). tid 0: the
+ * signal goes to the process; else to that thread of this process. */
+int fs_timer_create(int clock, int sig, int64_t value, int32_t tid, int32_t *timerid);
+int fs_timer_settime(int32_t timerid, int64_t initial_ns, int64_t interval_ns);
+int fs_timer_gettime(int32_t timerid, int64_t *remaining_ns, int64_t *interval_ns);
+int fs_timer_getoverrun(int32_t timerid);
+int fs_timer_delete(int32_t timerid);
+/* fd readiness as signal sig (F_SETSIG), to the process or thread tid. */
+int fs_notify_fd(int fd, int sig, int32_t tid);
+int fs_stop_notify(int fd);
+int fs_pidfd_open(int32_t pid, int thread);
+int fs_set_pdeathsig(int sig);
+int fs_get_pdeathsig(int *sig);
 
 /* cdef-end */
 

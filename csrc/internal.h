@@ -52,6 +52,30 @@
 #define FS_GETTID() 0
 #endif
 
+/* Kernel signal sources and supervisor tools (sources.c). */
+#include <fcntl.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+#if defined(__linux__) && defined(SYS_timer_create) && defined(SYS_timer_settime) && \
+    defined(SYS_timer_gettime) && defined(SYS_timer_getoverrun) && defined(SYS_timer_delete)
+#define FS_HAVE_TIMER_SYSCALLS 1
+#endif
+#if defined(F_SETSIG) && defined(F_SETOWN_EX) && defined(O_ASYNC)
+#define FS_HAVE_F_SETSIG 1
+#endif
+/* As with pidfd_send_signal above: 434 on every architecture but
+ * alpha since Linux 5.3; an older kernel answers ENOSYS. */
+#if defined(__linux__) && !defined(SYS_pidfd_open) && !defined(__alpha__)
+#define SYS_pidfd_open 434
+#endif
+#if defined(SYS_pidfd_open)
+#define FS_HAVE_PIDFD_OPEN_SYSCALL 1
+#endif
+#if defined(PR_SET_PDEATHSIG) && defined(PR_GET_PDEATHSIG)
+#define FS_HAVE_PR_PDEATHSIG 1
+#endif
+
 /* Keep only the fields that si_code defines (see SigInfo's docs); zero the rest,
  * since the kernel's union leaves stale bytes in them. */
 static inline void fs_info_keep_valid(fs_info *info)
@@ -93,7 +117,9 @@ static inline void fs_info_keep_valid(fs_info *info)
 #endif
                 has_addr = 1;
                 break;
-            case SIGIO:
+            default:
+                /* fd readiness (POLL_IN, ...): SIGIO, or any signal an fd's
+                 * F_SETSIG chose (notify_fd). */
                 has_poll = 1;
                 break;
             }

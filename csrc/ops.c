@@ -51,6 +51,18 @@ unsigned fs_features(void)
 #ifdef SIGRTMIN
     features |= FS_HAVE_RTSIG;
 #endif
+#ifdef FS_HAVE_TIMER_SYSCALLS
+    features |= FS_HAVE_TIMER;
+#endif
+#ifdef FS_HAVE_F_SETSIG
+    features |= FS_HAVE_SETSIG;
+#endif
+#ifdef FS_HAVE_PIDFD_OPEN_SYSCALL
+    features |= FS_HAVE_PIDFD_OPEN;
+#endif
+#ifdef FS_HAVE_PR_PDEATHSIG
+    features |= FS_HAVE_PDEATHSIG;
+#endif
     return features;
 }
 
@@ -283,15 +295,16 @@ int fs_tgsigqueue(int32_t tid, int sig, int64_t value)
 #endif
 }
 
-int fs_pidfd_send_signal(int pidfd, int sig, int with_value, int64_t value)
+/* flags: 0 or one FS_PIDFD_SIGNAL_* scope (Linux 6.9+; older kernels: EINVAL). */
+int fs_pidfd_send_signal(int pidfd, int sig, int with_value, int64_t value, unsigned flags)
 {
 #ifdef FS_HAVE_PIDFD_SEND_SIGNAL
     siginfo_t si;
     if (with_value)
         queued_siginfo(&si, sig, value);
-    return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, with_value ? &si : NULL, 0);
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, with_value ? &si : NULL, flags);
 #else
-    (void)pidfd; (void)sig; (void)with_value; (void)value;
+    (void)pidfd; (void)sig; (void)with_value; (void)value; (void)flags;
     errno = ENOSYS;
     return -1;
 #endif

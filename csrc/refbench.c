@@ -120,6 +120,7 @@ struct tally {
     _Atomic int64_t expected;   /* previous value + 1 */
     _Atomic uint64_t received, unique, out_of_order, duplicates, foreign;
     _Atomic int64_t first_ns, last_ns, end_ns;
+    int64_t start_ns;
     int sig, end_sig;
 };
 
@@ -170,6 +171,7 @@ static void tally_finish(struct tally *t, fs_ref_recv *out)
     out->first_ns = atomic_load(&t->first_ns);
     out->last_ns = atomic_load(&t->last_ns);
     out->end_ns = atomic_load(&t->end_ns);
+    out->start_ns = t->start_ns;
     free(t->seen);
     t->seen = NULL;
 }
@@ -200,6 +202,7 @@ static int receive_sigwaitinfo(struct tally *t, int64_t idle_ns, int ready_fd)
     struct timespec idle = ref_timespec(idle_ns);
     siginfo_t si;
     int rc = 0;
+    t->start_ns = ref_now();
     for (;;) {
         int sig = sigtimedwait(&set, &si, &idle);
         if (sig < 0) {
@@ -230,6 +233,7 @@ static int receive_signalfd(struct tally *t, int64_t idle_ns, int ready_fd)
     say_ready(ready_fd);
     struct signalfd_siginfo records[REF_BATCH];
     int rc = 0, done = 0;
+    t->start_ns = ref_now();
     while (!done) {
         ssize_t got = read(fd, records, sizeof records);
         if (got < 0) {
@@ -277,7 +281,36 @@ static void ref_on_signal(int sig, siginfo_t *si, void *context)
     errno = saved_errno;
 }
 
-static int receive_handler(struct tally *t, int64_t idle_ns, int ready_fd)
+/* The best handler C can have: after its own delivery, it takes every further
+ * pending signal of its set with a zero timeout, while both are blocked (its
+ * sa_mask), so the kernel hands them over without a signal frame each. */
+static sigset_t ref_take_set;
+
+static void ref_on_signal_take(int sig, siginfo_t *si, void *context)
+{
+    (void)context;
+    int saved_errno = errno;
+    struct tally *t = atomic_load(&ref_active);
+    if (t) {
+        tally_add(t, sig, (int64_t)(intptr_t)si->si_value.sival_ptr);
+        struct timespec zero = {0, 0};
+        siginfo_t more;
+        for (;;) {
+#ifdef SYS_rt_sigtimedwait
+            int got = (int)syscall(SYS_rt_sigtimedwait, &ref_take_set, &more, &zero,
+                                   (size_t)(_NSIG - 1) / 8);
+#else
+            int got = sigtimedwait(&ref_take_set, &more, &zero);
+#endif
+            if (got <= 0)
+                break;
+            tally_add(t, got, (int64_t)(intptr_t)more.si_value.sival_ptr);
+        }
+    }
+    errno = saved_errno;
+}
+
+static int receive_handler(struct tally *t, int64_t idle_ns, int ready_fd, int take)
 {
     int expected = 0;
     if (!atomic_compare_exchange_strong(&ref_busy, &expected, 1)) {
@@ -286,13 +319,14 @@ static int receive_handler(struct tally *t, int64_t idle_ns, int ready_fd)
     }
     struct sigaction sa, old_sig, old_end;
     memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = ref_on_signal;
+    sa.sa_sigaction = take ? ref_on_signal_take : ref_on_signal;
     sa.sa_flags = SA_SIGINFO | SA_RESTART;
     /* Both blocked while either handler runs: the end marker cannot overtake
      * a pending value by nesting, so it is counted last. */
     sigemptyset(&sa.sa_mask);
     sigaddset(&sa.sa_mask, t->sig);
     sigaddset(&sa.sa_mask, t->end_sig);
+    ref_take_set = sa.sa_mask;
     sigset_t set, old_mask;
     int rc = -1;
     atomic_store(&ref_active, t);
@@ -303,6 +337,7 @@ static int receive_handler(struct tally *t, int64_t idle_ns, int ready_fd)
     sigemptyset(&set);
     sigaddset(&set, t->sig);
     sigaddset(&set, t->end_sig);
+    t->start_ns = ref_now();
     if (sigprocmask(SIG_UNBLOCK, &set, &old_mask) < 0)
         goto restore_end;
     say_ready(ready_fd);
@@ -358,7 +393,8 @@ int fs_ref_receive(int kind, int sig, int end_sig, uint64_t n,
         break;
 #endif
     case FS_REF_HANDLER:
-        rc = receive_handler(&t, idle_timeout_ns, ready_fd);
+    case FS_REF_TAKE:
+        rc = receive_handler(&t, idle_timeout_ns, ready_fd, kind == FS_REF_TAKE);
         break;
     default:
         errno = kind == FS_REF_SIGNALFD ? ENOSYS : EINVAL;

@@ -23,6 +23,7 @@ enum {
     FS_REF_SIGWAITINFO = 1,   /* sigtimedwait() one at a time */
     FS_REF_SIGNALFD = 2,      /* read() batches of signalfd records */
     FS_REF_HANDLER = 3,       /* SA_SIGINFO handler counting into atomics */
+    FS_REF_TAKE = 4,          /* the same, also taking what is pending (rt_sigtimedwait) */
     FS_REF_GLIBC = 1          /* fs_ref_flood flag: glibc sigqueue(), 3 syscalls */
 };
 
@@ -42,6 +43,7 @@ typedef struct fs_ref_recv {
     int64_t first_ns;      /* first delivery of sig */
     int64_t last_ns;       /* last delivery of sig */
     int64_t end_ns;        /* end marker seen; 0: stopped by the idle timeout */
+    int64_t start_ns;      /* set up: just before the first wait, or the unblock */
 } fs_ref_recv;
 
 /* Queue values 0..n-1 to pid on sig, retrying while the queue is full, then

@@ -9,11 +9,23 @@
  * handler running on several threads and against a signal interrupting a
  * handler half-way through a push: the interrupted producer still owns its
  * claimed slot and publishes it when it resumes; readers simply stop at an
- * unpublished slot. A full ring drops the record and counts it; it never
- * blocks and never overwrites.
+ * unpublished slot. A full ring drops a real-time record and counts it; it
+ * never blocks and never overwrites. A standard signal is never dropped: the
+ * latest one that found the ring full waits beside it (struct parked) and is
+ * returned with the next read.
  *
- * Handler rules: atomics, clock_gettime, write and sigaction only; errno saved
- * and restored; no locks, no allocation, no Python.
+ * Taking what is pending: every delivery costs the kernel a signal frame and
+ * a sigreturn, far more than the record. So the handler, after recording its
+ * own delivery, takes the further pending signals of its ring with
+ * rt_sigtimedwait and a zero timeout, recording each, while the ring has room,
+ * at most FS_TAKE_MAX per entry; the kernel delivers the rest as usual. Every
+ * signal of a ring is installed with the ring's other signals in its sa_mask,
+ * so none of them nests into a handler of the ring: what a handler takes is
+ * exactly what the kernel would deliver to that thread next, in the kernel's
+ * order. Records of one entry share one gettid() and one clock read.
+ *
+ * Handler rules: atomics, clock_gettime, write, sigaction and rt_sigtimedwait
+ * only; errno saved and restored; no locks, no allocation, no Python.
  */
 #include "internal.h"
 
@@ -25,7 +37,16 @@
 #ifdef __linux__
 #include <ucontext.h>
 #define FS_HAVE_THROTTLE 1
+#if defined(SYS_rt_sigtimedwait)
+#define FS_HAVE_TAKE_PENDING 1
 #endif
+#endif
+
+/* Signals below the kernel's SIGRTMIN coalesce while pending: standard ones. */
+#define FS_NSTD 32
+/* Most pending signals one handler entry takes: enough to pay for its frame
+ * many times over, few enough that no thread is held in a handler for long. */
+#define FS_TAKE_MAX 256
 #ifdef FS_HAVE_EVENTFD_H
 #include <sys/eventfd.h>
 #endif
@@ -33,6 +54,28 @@
 struct slot {
     _Atomic uint64_t seq;
     fs_info info;
+};
+
+/* The latest record of one standard signal that found the ring full: a triple
+ * buffer, so the handler writing it and a reader taking it never wait for each
+ * other (either may interrupt the other on one thread). `state` names the
+ * published buffer (mid), the reader's (front), and the writer's is the third;
+ * a writer publishes by making its buffer mid, a reader takes by swapping mid
+ * and front. pos is the ring's tail when the record found it full: it is
+ * returned once the reader is past every record claimed before it. */
+#define PARK_MID(s) ((s) & 3u)
+#define PARK_FRONT(s) (((s) >> 2) & 3u)
+#define PARK_FRESH 16u     /* mid holds a record not yet read */
+#define PARK_WRITING 32u   /* a handler is filling the third buffer */
+#define PARK_READING 64u   /* a reader is copying front */
+#define PARK_INITIAL (0u | 1u << 2)
+
+struct parked {
+    _Atomic uint32_t state;
+    struct {
+        _Atomic uint64_t pos;
+        fs_info info;
+    } buf[3];
 };
 
 struct fs_ring {
@@ -44,13 +87,14 @@ struct fs_ring {
     _Atomic int armed;           /* a reader may be asleep: wake it */
     _Atomic int closing;         /* fs_ring_shutdown() ran: hold nothing back */
     _Atomic uint64_t attached;   /* mask of signals routed here */
+    _Atomic uint64_t takeable;   /* of those, what a handler may take pending */
+    _Atomic uint32_t parked_any; /* bit n: standard signal n may be parked */
     _Atomic int32_t reader_tid;  /* the thread that read last */
-    _Atomic int32_t throttled_tid;
-    _Atomic uint64_t throttled;  /* signals the handler blocked in throttled_tid */
     _Atomic uint64_t delivered[FS_NSIG];
     _Atomic uint64_t dropped[FS_NSIG];
     _Atomic uint64_t taken[FS_NSIG];
     struct fs_ring *next;        /* all live rings, for fork; under rings_lock */
+    struct parked parked[FS_NSTD];
     struct slot slots[];
 };
 
@@ -62,15 +106,32 @@ static _Atomic int active[FS_NSIG];
 static _Atomic int chain_flags[FS_NSIG];
 static struct sigaction previous[FS_NSIG];
 
+/* What the handler held back, per thread. It blocks a signal in the mask the
+ * interrupted thread returns to, and only that thread can unblock it again,
+ * so each thread keeps its own record (tid 0: a free entry). The records are
+ * process-wide, not per ring: a thread may still hold a signal back after its
+ * ring is gone (closed from another thread), until it next calls into
+ * fastsig (fs_release_held). */
+#define FS_HOLDERS 64
+static struct holder {
+    _Atomic int32_t tid;
+    _Atomic uint64_t sigs;
+} holders[FS_HOLDERS];
+static _Atomic int holders_in_use;  /* entries with a tid: 0 is the fast path */
+
 /* Every live ring, so a forked child can give each an empty ring and a wake fd
  * of its own. Only touched outside handlers. */
 static pthread_mutex_t rings_lock = PTHREAD_MUTEX_INITIALIZER;
 static fs_ring *all_rings;
 
+static int is_fault_signal(int sig)
+{
+    return sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE;
+}
+
 static int is_cpu_fault(int sig, const siginfo_t *si)
 {
-    return (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE)
-           && si->si_code > 0;
+    return is_fault_signal(sig) && si->si_code > 0;
 }
 
 static int64_t now_ns(void)
@@ -126,8 +187,55 @@ static uint64_t fill_of(const fs_ring *ring)
     return atomic_load(&ring->tail) - atomic_load(&ring->head);
 }
 
-static void push(fs_ring *ring, int sig, const siginfo_t *si, int32_t tid)
+/* One handler entry: its ring, thread, and the clock read at its first
+ * record, shared by every record it makes. */
+struct entry {
+    fs_ring *ring;
+    int32_t tid;
+    int64_t time_ns;   /* 0 until the first record is stamped */
+    void *context;
+};
+
+static void stamp(struct entry *e, fs_info *info)
 {
+    if (!e->time_ns)
+        e->time_ns = now_ns();
+    info->tid = e->tid;
+    info->time_ns = e->time_ns;
+}
+
+/* Keep a standard signal that found the ring full (the ring's tail was pos).
+ * A record of the same signal not read yet is replaced, and so is this one if
+ * another thread parks the same signal at this instant: the kernel coalesces
+ * standard signals the same way, so neither counts as delivered twice. */
+static void park(struct entry *e, int sig, const siginfo_t *si, uint64_t pos)
+{
+    fs_ring *ring = e->ring;
+    struct parked *p = &ring->parked[sig];
+    uint32_t s = atomic_load(&p->state);
+    do {
+        if (s & PARK_WRITING) {
+            atomic_fetch_sub_explicit(&ring->delivered[sig], 1, memory_order_relaxed);
+            return;
+        }
+    } while (!atomic_compare_exchange_weak(&p->state, &s, s | PARK_WRITING));
+    /* A reader swaps mid and front meanwhile, never the third buffer. */
+    unsigned back = 3u - PARK_MID(s) - PARK_FRONT(s);
+    fs_info_from_siginfo(si, &p->buf[back].info);
+    stamp(e, &p->buf[back].info);
+    atomic_store_explicit(&p->buf[back].pos, pos, memory_order_relaxed);
+    s |= PARK_WRITING;
+    while (!atomic_compare_exchange_weak(&p->state, &s,
+                                         (s & ~(3u | PARK_WRITING)) | back | PARK_FRESH)) {
+    }
+    if (s & PARK_FRESH)
+        atomic_fetch_sub_explicit(&ring->delivered[sig], 1, memory_order_relaxed);
+    atomic_fetch_or(&ring->parked_any, (uint32_t)1 << sig);
+}
+
+static void push(struct entry *e, int sig, const siginfo_t *si)
+{
+    fs_ring *ring = e->ring;
     atomic_fetch_add_explicit(&ring->delivered[sig], 1, memory_order_relaxed);
     uint64_t pos = atomic_load_explicit(&ring->tail, memory_order_relaxed);
     struct slot *slot;
@@ -141,17 +249,18 @@ static void push(fs_ring *ring, int sig, const siginfo_t *si, int32_t tid)
                                                       memory_order_relaxed))
                 break;
         } else if (lag < 0) {
-            atomic_fetch_add_explicit(&ring->dropped[sig], 1, memory_order_relaxed);
+            if (sig < FS_NSTD)
+                park(e, sig, si, pos);
+            else
+                atomic_fetch_add_explicit(&ring->dropped[sig], 1, memory_order_relaxed);
             return;
         } else {
             pos = atomic_load_explicit(&ring->tail, memory_order_relaxed);
         }
     }
     fs_info_from_siginfo(si, &slot->info);
-    slot->info.tid = tid;
-    slot->info.time_ns = now_ns();
+    stamp(e, &slot->info);
     atomic_store_explicit(&slot->seq, pos + 1, memory_order_release);
-    wake(ring);
 }
 
 /* Backpressure instead of loss when the reader's own thread is the one being
@@ -160,31 +269,132 @@ static void push(fs_ring *ring, int sig, const siginfo_t *si, int32_t tid)
  * blocks the signal in the mask its thread returns to (uc_sigmask); further
  * signals wait in the kernel's queue (senders see EAGAIN) until the reader
  * has drained and unblocks them. Other threads' deliveries are not held back. */
-static void throttle(fs_ring *ring, int sig, int32_t tid, void *context)
+#ifdef FS_HAVE_THROTTLE
+static int thread_is_gone(int32_t tid)
+{
+    return syscall(SYS_tgkill, getpid(), tid, 0) < 0 && errno == ESRCH;
+}
+#endif
+
+static void throttle(struct entry *e, int sig)
 {
 #ifdef FS_HAVE_THROTTLE
+    fs_ring *ring = e->ring;
+    int32_t tid = e->tid;
     if (tid != atomic_load(&ring->reader_tid) || fill_of(ring) <= ring->mask / 2
-        || atomic_load(&ring->closing))
+        || atomic_load(&ring->closing) || !e->context)
         return;
-    sigaddset(&((ucontext_t *)context)->uc_sigmask, sig);
-    atomic_store(&ring->throttled_tid, tid);
-    atomic_fetch_or(&ring->throttled, (uint64_t)1 << (sig - 1));
+    /* This thread's entry, or a free one, or one of a thread that has exited
+     * (the kernel dropped its mask and its pending signals with it). A nested
+     * handler on the same thread may claim a second entry; the release visits
+     * every entry of the thread. No entry left: deliver as usual (a full ring
+     * then counts drops). */
+    struct holder *mine = NULL;
+    for (int i = 0; i < FS_HOLDERS && !mine; i++)
+        if (atomic_load(&holders[i].tid) == tid)
+            mine = &holders[i];
+    for (int i = 0; i < FS_HOLDERS && !mine; i++) {
+        int32_t other = atomic_load(&holders[i].tid);
+        if ((other == 0 || thread_is_gone(other))
+            && atomic_compare_exchange_strong(&holders[i].tid, &other, tid)) {
+            mine = &holders[i];
+            atomic_store(&mine->sigs, 0);
+            if (other == 0)
+                atomic_fetch_add(&holders_in_use, 1);
+        }
+    }
+    if (!mine)
+        return;
+    atomic_fetch_or(&mine->sigs, (uint64_t)1 << (sig - 1));
+    sigaddset(&((ucontext_t *)e->context)->uc_sigmask, sig);
 #else
-    (void)ring; (void)sig; (void)tid; (void)context;
+    (void)e; (void)sig;
+#endif
+}
+
+static void record(struct entry *e, int sig, const siginfo_t *si)
+{
+    push(e, sig, si);
+    throttle(e, sig);
+}
+
+/* Take the further signals of the ring that are pending for this thread or
+ * the process, as the kernel would deliver them once the handler returns:
+ * the same order, and none that the interrupted code blocks (which includes
+ * what throttle() holds back). Stops when nothing is pending, at FS_TAKE_MAX,
+ * when the ring is full, and on the reader's own thread once the ring is past
+ * half full, holding that signal back as throttle() does for any delivery. */
+static void take_pending(struct entry *e)
+{
+#ifdef FS_HAVE_TAKE_PENDING
+    fs_ring *ring = e->ring;
+    if (!e->context)
+        return;
+    uint64_t sigs = atomic_load_explicit(&ring->takeable, memory_order_relaxed)
+                    & ~fs_sigset_to_mask(&((ucontext_t *)e->context)->uc_sigmask);
+    if (!sigs)
+        return;
+    sigset_t set;
+    fs_mask_to_sigset(sigs, &set);
+    /* All zeros: read the same whatever width the kernel gives time_t here. */
+    struct timespec zero;
+    memset(&zero, 0, sizeof zero);
+    int32_t reader = atomic_load(&ring->reader_tid);
+    for (int i = 0; i < FS_TAKE_MAX; i++) {
+        uint64_t fill = fill_of(ring);
+        if (fill > ring->mask
+            || (e->tid == reader && fill > ring->mask / 2 && !atomic_load(&ring->closing)))
+            return;
+        siginfo_t more;
+        int sig = (int)syscall(SYS_rt_sigtimedwait, &set, &more, &zero, (size_t)(_NSIG - 1) / 8);
+        if (sig <= 0 || sig >= FS_NSIG)
+            return;
+        record(e, sig, &more);
+    }
+#else
+    (void)e;
 #endif
 }
 
 static void on_signal(int sig, siginfo_t *si, void *context);
 
+static int chains_to_a_handler(int sig)
+{
+    const struct sigaction *prev = &previous[sig];
+    if (prev->sa_flags & SA_SIGINFO)
+        return prev->sa_sigaction != on_signal;
+    return prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN;
+}
+
 static void chain(int sig, siginfo_t *si, void *context)
 {
     const struct sigaction *prev = &previous[sig];
-    if (prev->sa_flags & SA_SIGINFO) {
-        if (prev->sa_sigaction != on_signal)
-            prev->sa_sigaction(sig, si, context);
-    } else if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN) {
+    if (!chains_to_a_handler(sig))
+        return;
+    if (prev->sa_flags & SA_SIGINFO)
+        prev->sa_sigaction(sig, si, context);
+    else
         prev->sa_handler(sig);
-    }
+}
+
+/* A CPU fault that a chained handler returned from, repeating on one thread at
+ * one address this many times in a row, is a loop, not a repaired fault (the
+ * handler only noted it, as CPython's does). */
+#define FS_FAULT_LOOP 64
+static _Atomic int32_t fault_tid[FS_NSIG];
+static _Atomic uint64_t fault_addr[FS_NSIG];
+static _Atomic int fault_count[FS_NSIG];
+
+static int fault_repeats(int sig, const siginfo_t *si)
+{
+    int32_t tid = FS_GETTID();
+    uint64_t addr = (uint64_t)(uintptr_t)si->si_addr;
+    if (atomic_load(&fault_tid[sig]) == tid && atomic_load(&fault_addr[sig]) == addr)
+        return atomic_fetch_add(&fault_count[sig], 1) + 1;
+    atomic_store(&fault_tid[sig], tid);
+    atomic_store(&fault_addr[sig], addr);
+    atomic_store(&fault_count[sig], 1);
+    return 1;
 }
 
 static void on_signal(int sig, siginfo_t *si, void *context)
@@ -194,16 +404,26 @@ static void on_signal(int sig, siginfo_t *si, void *context)
         atomic_fetch_add(&active[sig], 1);
         fs_ring *ring = atomic_load(&owner[sig]);
         if (ring) {
-            int32_t tid = FS_GETTID();
-            push(ring, sig, si, tid);
-            throttle(ring, sig, tid, context);
+            struct entry e = {ring, FS_GETTID(), 0, context};
+            record(&e, sig, si);
+            /* A CPU fault is handled alone: its handler must get to it. */
+            if (!is_cpu_fault(sig, si))
+                take_pending(&e);
+            wake(ring);
         }
-        if (atomic_load_explicit(&chain_flags[sig], memory_order_relaxed) & FS_CHAIN)
-            chain(sig, si, context);
+        /* Leave before chaining: the previous handler may never return here
+         * (siglongjmp), and it does not touch the ring. */
         atomic_fetch_sub(&active[sig], 1);
-        if (is_cpu_fault(sig, si)) {
+        int chained = atomic_load_explicit(&chain_flags[sig], memory_order_relaxed) & FS_CHAIN;
+        if (chained)
+            chain(sig, si, context);
+        if (is_cpu_fault(sig, si)
+            && (!(chained && chains_to_a_handler(sig)) || fault_repeats(sig, si) >= FS_FAULT_LOOP)) {
             /* Returning would re-run the faulting instruction forever: let the
-             * default action end the process with this signal instead. */
+             * default action end the process with this signal instead. A
+             * chained handler that returned may have repaired the fault (guard
+             * pages, garbage collectors): the instruction runs again, and only
+             * if it keeps faulting at the same address did the handler not. */
             struct sigaction dfl;
             memset(&dfl, 0, sizeof dfl);
             dfl.sa_handler = SIG_DFL;
@@ -226,15 +446,38 @@ static int32_t reader_tid(void)
     return this_thread_tid;
 }
 
-/* Unblock what throttle() blocked in this thread, for the signals in sigs. */
-static void release_throttle(fs_ring *ring, uint64_t sigs)
+/* Unblock what throttle() blocked in this thread, for the signals in sigs.
+ * Every signal stays blocked while the records change, so no handler on this
+ * thread can hold a signal back between our reading its entry and unblocking. */
+void fs_release_held(uint64_t sigs)
 {
-    if (!(atomic_load(&ring->throttled) & sigs) || atomic_load(&ring->throttled_tid) != reader_tid())
+    if (!atomic_load(&holders_in_use))
         return;
-    uint64_t held = atomic_fetch_and(&ring->throttled, ~sigs) & sigs;
-    sigset_t set;
-    if (held && fs_mask_to_sigset(held, &set) == 0)
-        pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    int32_t tid = reader_tid();
+    int holds = 0;
+    for (int i = 0; i < FS_HOLDERS && !holds; i++)
+        holds = atomic_load(&holders[i].tid) == tid && (atomic_load(&holders[i].sigs) & sigs);
+    if (!holds)
+        return;
+    sigset_t all, mask;
+    sigfillset(&all);
+    if (pthread_sigmask(SIG_BLOCK, &all, &mask) != 0)
+        return;
+    uint64_t held = 0;
+    for (int i = 0; i < FS_HOLDERS; i++) {
+        struct holder *h = &holders[i];
+        if (atomic_load(&h->tid) != tid)
+            continue;
+        held |= atomic_fetch_and(&h->sigs, ~sigs) & sigs;
+        if (!atomic_load(&h->sigs)) {
+            atomic_store(&h->tid, 0);
+            atomic_fetch_sub(&holders_in_use, 1);
+        }
+    }
+    for (int sig = 1; sig < FS_NSIG; sig++)
+        if ((held >> (sig - 1)) & 1u)
+            sigdelset(&mask, sig);
+    pthread_sigmask(SIG_SETMASK, &mask, NULL);
 }
 
 /* ---- ring lifetime ------------------------------------------------------ */
@@ -248,13 +491,14 @@ static void reset_slots(fs_ring *ring)
     atomic_store(&ring->armed, 0);
     atomic_store(&ring->closing, 0);
     atomic_store(&ring->reader_tid, 0);
-    atomic_store(&ring->throttled_tid, 0);
-    atomic_store(&ring->throttled, 0);
     for (int sig = 0; sig < FS_NSIG; sig++) {
         atomic_store(&ring->delivered[sig], 0);
         atomic_store(&ring->dropped[sig], 0);
         atomic_store(&ring->taken[sig], 0);
     }
+    for (int sig = 0; sig < FS_NSTD; sig++)
+        atomic_store(&ring->parked[sig].state, PARK_INITIAL);
+    atomic_store(&ring->parked_any, 0);
 }
 
 static int open_wake_fds(int fds[2])
@@ -350,6 +594,32 @@ int fs_handler_installed(int sig)
     return (current.sa_flags & SA_SIGINFO) && current.sa_sigaction == on_signal;
 }
 
+/* Our action for sig, for a ring of the signals in ring_sigs. SA_RESTART: a
+ * flood must not turn every slow syscall of the process into EINTR; nothing
+ * here needs the interruption, since no Python runs. A chained handler keeps
+ * its own choice (CPython omits SA_RESTART so that a blocking call returns
+ * EINTR and Ctrl-C is raised at once), its SIGCHLD flags and the mask it runs
+ * under. The ring's signals are added to that mask (see the top of the file),
+ * but never a CPU fault's: one raised while blocked kills the process, and a
+ * chained handler may rely on catching it. */
+static int install(int sig, uint64_t ring_sigs)
+{
+    struct sigaction ours;
+    memset(&ours, 0, sizeof ours);
+    ours.sa_sigaction = on_signal;
+    ours.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+    sigemptyset(&ours.sa_mask);
+    if (atomic_load(&chain_flags[sig]) & FS_CHAIN) {
+        ours.sa_flags = SA_SIGINFO | SA_ONSTACK
+                        | (previous[sig].sa_flags & (SA_RESTART | SA_NOCLDSTOP | SA_NOCLDWAIT));
+        ours.sa_mask = previous[sig].sa_mask;
+    }
+    for (int other = 1; other < FS_NSIG; other++)
+        if (((ring_sigs >> (other - 1)) & 1u) && !is_fault_signal(other))
+            sigaddset(&ours.sa_mask, other);
+    return sigaction(sig, &ours, NULL);
+}
+
 int fs_ring_attach(fs_ring *ring, int sig, int flags)
 {
     if (sig <= 0 || sig >= FS_NSIG || sig == SIGKILL || sig == SIGSTOP) {
@@ -363,19 +633,22 @@ int fs_ring_attach(fs_ring *ring, int sig, int flags)
     }
     /* Read the old action before installing ours, so a handler that runs the
      * moment ours is in place never chains to a half-written one. */
-    struct sigaction ours;
-    memset(&ours, 0, sizeof ours);
-    ours.sa_sigaction = on_signal;
-    /* SA_RESTART: a flood must not turn every slow syscall of the process into
-     * EINTR; nothing here needs the interruption, since no Python runs. */
-    ours.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
-    sigemptyset(&ours.sa_mask);
     if (sigaction(sig, NULL, &previous[sig]) < 0)
         goto undo;
     atomic_store(&chain_flags[sig], flags);
-    if (sigaction(sig, &ours, NULL) < 0)
+    uint64_t bit = (uint64_t)1 << (sig - 1);
+    uint64_t sigs = atomic_load(&ring->attached) | bit;
+    if (install(sig, sigs) < 0)
         goto undo;
-    atomic_fetch_or(&ring->attached, (uint64_t)1 << (sig - 1));
+    atomic_fetch_or(&ring->attached, bit);
+    /* Taken in batches unless chained (the previous handler runs once per
+     * delivery, and a taken signal is no delivery) or a fault. */
+    if (!(flags & FS_CHAIN) && !is_fault_signal(sig))
+        atomic_fetch_or(&ring->takeable, bit);
+    /* The ring's other handlers block this signal too from now on. */
+    for (int other = 1; other < FS_NSIG; other++)
+        if (other != sig && ((sigs >> (other - 1)) & 1u) && fs_handler_installed(other))
+            install(other, sigs);
     return 0;
 undo:;
     int saved = errno;
@@ -390,11 +663,15 @@ int fs_ring_detach(fs_ring *ring, int sig)
         errno = ENOENT;
         return -1;
     }
+    /* A handler of the ring's other signals that is taking pending signals
+     * right now may still take this one after its action is restored: it is
+     * recorded and counted like any delivery, the ring being still alive. */
+    atomic_fetch_and(&ring->takeable, ~((uint64_t)1 << (sig - 1)));
     /* Signals the throttle holds back in this thread meet our handler, not
      * the previous action (SIG_DFL ends the process for a real-time signal):
      * stop throttling, then let them in; each is recorded or counted dropped. */
     atomic_store(&ring->reader_tid, 0);
-    release_throttle(ring, (uint64_t)1 << (sig - 1));
+    fs_release_held((uint64_t)1 << (sig - 1));
     /* Restore exactly what was there, unless someone (signal.signal(), say)
      * replaced our handler meanwhile: theirs stays. */
     int rc = 0;
@@ -448,6 +725,43 @@ static int take(fs_ring *ring, fs_info *out)
     }
 }
 
+/* The parked record of standard signal sig, once the reader is past every
+ * record claimed before it. The hint bit is cleared before looking and set
+ * again if the record must wait: a handler sets it after publishing, so a
+ * fresh record never goes unhinted. */
+static int unpark(fs_ring *ring, int sig, fs_info *out)
+{
+    struct parked *p = &ring->parked[sig];
+    uint32_t bit = (uint32_t)1 << sig;
+    atomic_fetch_and(&ring->parked_any, ~bit);
+    uint32_t s = atomic_load(&p->state);
+    do {
+        if (!(s & PARK_FRESH))
+            return 0;
+        if ((s & PARK_READING)
+            || atomic_load_explicit(&p->buf[PARK_MID(s)].pos, memory_order_relaxed)
+                   > atomic_load(&ring->head)) {
+            atomic_fetch_or(&ring->parked_any, bit);
+            return 0;
+        }
+    } while (!atomic_compare_exchange_weak(
+        &p->state, &s,
+        (s & ~(15u | PARK_FRESH)) | PARK_FRONT(s) | PARK_MID(s) << 2 | PARK_READING));
+    *out = p->buf[PARK_MID(s)].info;  /* the front buffer now: no handler writes it */
+    atomic_fetch_add_explicit(&ring->taken[sig], 1, memory_order_relaxed);
+    atomic_fetch_and(&p->state, ~PARK_READING);
+    return 1;
+}
+
+static int take_parked(fs_ring *ring, fs_info *out)
+{
+    for (uint32_t any = atomic_load_explicit(&ring->parked_any, memory_order_relaxed); any;
+         any &= any - 1)
+        if (unpark(ring, __builtin_ctz(any), out))
+            return 1;
+    return 0;
+}
+
 /* Take up to max records. When the ring runs dry, clear the wake fd and arm
  * the wake-up so the next producer writes it: a reader that keeps up costs
  * producers nothing, a sleeping reader is woken exactly once. */
@@ -457,29 +771,33 @@ int fs_ring_drain(fs_ring *ring, fs_info *out, int max)
         atomic_store(&ring->reader_tid, reader_tid());
     int n = 0;
     for (;;) {
-        while (n < max && take(ring, &out[n]))
+        while (n < max && (take_parked(ring, &out[n]) || take(ring, &out[n])))
             n++;
         /* Down to a quarter, or closing: let held-back signals in again. */
         if (fill_of(ring) <= ring->mask / 4 || atomic_load(&ring->closing))
-            release_throttle(ring, ~(uint64_t)0);
+            fs_release_held(atomic_load(&ring->attached));
         if (n == max)
             return n;
         /* Clear before arming: a producer writes only once armed, and the
-         * re-check below sees any record published before we armed. */
+         * re-check below sees any record published (or parked) before we
+         * armed. */
         clear_wake(ring);
         atomic_store(&ring->armed, 1);
         atomic_thread_fence(memory_order_seq_cst);
         uint64_t pos = atomic_load(&ring->head);
         if (atomic_load_explicit(&ring->slots[pos & ring->mask].seq,
-                                 memory_order_acquire) != pos + 1)
+                                 memory_order_acquire) == pos + 1)
+            continue;
+        if (!take_parked(ring, &out[n]))
             return n;
+        n++;
     }
 }
 
 int fs_ring_wait(fs_ring *ring, fs_info *out, int max, int64_t timeout_ns)
 {
     int n = fs_ring_drain(ring, out, max);
-    if (n > 0)
+    if (n > 0 || atomic_load(&ring->closing))
         return n;
     struct pollfd pfd = {ring->wake_read_fd, POLLIN, 0};
     /* Sleep at most a second at a time: the caller loops, and so notices a
@@ -517,12 +835,14 @@ void fs_ring_counts(const fs_ring *ring, int sig, uint64_t *delivered,
 /* Block every signal across fork(), so no handler runs in the child before its
  * rings are reset; a forking thread has its own saved mask. */
 static __thread sigset_t mask_before_fork;
+static __thread int32_t tid_before_fork;
 
 static void before_fork(void)
 {
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &mask_before_fork);
+    tid_before_fork = FS_GETTID();
     pthread_mutex_lock(&rings_lock);
 }
 
@@ -546,15 +866,19 @@ static void after_fork_child(void)
 {
     for (int sig = 0; sig < FS_NSIG; sig++)
         atomic_store(&active[sig], 0);
-    for (fs_ring *ring = all_rings; ring; ring = ring->next) {
-        /* Throttled signals the forking thread had blocked: the child's empty
-         * ring has no reason to hold them back. */
-        if (this_thread_tid && atomic_load(&ring->throttled_tid) == this_thread_tid) {
-            uint64_t held = atomic_load(&ring->throttled);
+    /* What the forking thread held back: the child's empty rings have no
+     * reason to hold it back; the other threads do not exist here. */
+    for (int i = 0; i < FS_HOLDERS; i++) {
+        uint64_t held = atomic_load(&holders[i].sigs);
+        if (atomic_load(&holders[i].tid) == tid_before_fork)
             for (int sig = 1; sig < FS_NSIG; sig++)
                 if ((held >> (sig - 1)) & 1u)
                     sigdelset(&mask_before_fork, sig);
-        }
+        atomic_store(&holders[i].tid, 0);
+        atomic_store(&holders[i].sigs, 0);
+    }
+    atomic_store(&holders_in_use, 0);
+    for (fs_ring *ring = all_rings; ring; ring = ring->next) {
         reset_slots(ring);
         int fds[2];
         if (open_wake_fds(fds) == 0) {

@@ -1,4 +1,5 @@
-"""The seed article's "bulletproof" process, on fastsig.
+"""The classic "bulletproof" process, on fastsig: a process that survives a
+signal which would normally end it, and still dies of the ones it leaves alone.
 
 It records every SIGFPE sent to it (``kill -FPE PID``), with who sent it, and
 keeps running; SIGHUP keeps its default action and still ends it.

@@ -1,4 +1,5 @@
-"""The seed article's ping-pong over a process group, on fastsig.
+"""The classic process-group ping-pong, on fastsig: it shows signals as an
+IPC channel between processes that know no pids, only their group.
 
 A server and a client that know no pids talk with ``kill(0, sig)`` inside one
 process group: the client pings with SIGUSR1, the server pongs with SIGUSR2,

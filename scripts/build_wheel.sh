@@ -65,7 +65,7 @@ missing=0
 for required in pyproject.toml setup.py LICENSE CHANGELOG.md README.md \
         csrc/fastsig.h csrc/internal.h csrc/ops.c csrc/ring.c \
         src/fastsig/__init__.py src/fastsig/_build.py src/fastsig/_fastsig.pyi src/fastsig/py.typed \
-        tests/conftest.py tests/test_packaging.py; do
+        tests/conftest.py tests/support.py tests/test_packaging.py; do
     grep -qxF "$required" "$WORK/sdist.txt" || { echo "MISSING from sdist: $required"; missing=1; }
 done
 # Build products must never ship in the sdist: they would shadow the build.

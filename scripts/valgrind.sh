@@ -18,7 +18,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
 logs=$(mktemp -d "${TMPDIR:-/tmp}/fastsig-valgrind.XXXXXX")
-# Stress tests run as another uid when root (tests/stress/_stress.py): their
+# Stress tests run as another uid when root (tests/support.py): their
 # forked processes must still be able to create their valgrind logs here.
 chmod 1777 "$logs"
 # Every allocation through malloc, so memcheck sees CPython's objects too.

@@ -26,8 +26,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import fastsig
-from conftest import in_child
-from stress._stress import isolate_sigpending
+from support import in_child, isolate_sigpending
 
 CLEAR = (ValueError, TypeError, OverflowError, OSError)
 CATCHABLE = sorted(set(signal.valid_signals()) - {signal.SIGKILL, signal.SIGSTOP})

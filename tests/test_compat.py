@@ -13,10 +13,9 @@ from typing import Any, Callable, List, Tuple
 import pytest
 
 import fastsig
-from conftest import in_child
+from support import RT1, in_child
 
 USR1, USR2 = signal.SIGUSR1, signal.SIGUSR2
-RT = fastsig.rt(5)
 NAMES = ["pthread_sigmask", "sigpending", "sigwait", "sigwaitinfo", "sigtimedwait",
          "pthread_kill", "raise_signal", "valid_signals", "strsignal"]
 
@@ -57,9 +56,9 @@ def typed(sigs: Any) -> List[Tuple[int, type]]:
 
 @in_child(timeout=30)
 def test_masks_and_pending_side_by_side() -> None:
-    start = {USR2, RT}
+    start = {USR2, RT1}
     masks: List[Callable[[], Any]] = [
-        lambda: [], lambda: {USR1}, lambda: [USR1, USR2], lambda: (RT,),
+        lambda: [], lambda: {USR1}, lambda: [USR1, USR2], lambda: (RT1,),
         lambda: range(1, signal.NSIG), signal.valid_signals, lambda: iter([USR2, USR1]),
     ]
     for how in (signal.SIG_BLOCK, signal.SIG_UNBLOCK, signal.SIG_SETMASK):
@@ -87,7 +86,7 @@ def test_masks_and_pending_side_by_side() -> None:
 @in_child(timeout=30)
 def test_waits_side_by_side() -> None:
     me = os.getpid()
-    fastsig.pthread_sigmask(fastsig.SIG_BLOCK, {USR1, RT})
+    fastsig.pthread_sigmask(fastsig.SIG_BLOCK, {USR1, RT1})
     results: List[Any] = []
     for wait in (signal.sigwait, fastsig.sigwait):
         os.kill(me, USR1)

@@ -20,8 +20,8 @@ from typing import Any, Callable, Iterable, List, Tuple
 import pytest
 
 import fastsig
-from conftest import exit_code, forked, in_child
 from fastsig import _fast, _ops
+from support import exit_code, forked, in_child
 
 RT = fastsig.rt(6)
 USR1 = signal.SIGUSR1

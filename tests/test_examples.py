@@ -1,4 +1,5 @@
-"""The seed demos rebuilt on fastsig, run for real as separate processes."""
+"""The examples (the classic bulletproof process and process-group ping-pong,
+and sending values), run for real as separate processes."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+from support import ROOT
+
+EXAMPLES = ROOT / "examples"
 
 
 def test_bulletproof_survives_sigfpe_and_dies_on_sighup() -> None:

@@ -11,7 +11,7 @@ from typing import Callable, List, Optional
 import pytest
 
 import fastsig
-from conftest import in_child
+from support import in_child
 from test_send import _limit_pending
 
 RT = fastsig.rt(4)

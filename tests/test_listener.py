@@ -7,26 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import signal
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
 import fastsig
-from conftest import fork_sender, in_child
-
-RT1 = fastsig.rt(1)
-RT2 = fastsig.rt(2)
-
-
-
-def _collect(listener: fastsig.Listener, n: int, timeout: float = 20.0) -> list[fastsig.SigInfo]:
-    got: list[fastsig.SigInfo] = []
-    deadline = time.monotonic() + timeout
-    while len(got) < n and time.monotonic() < deadline:
-        got.extend(listener.wait(timeout=0.5))
-    return got
+from support import RT1, RT2, collect, exit_code, fork_sender, forked, in_child
 
 
 @in_child(timeout=60)
@@ -34,8 +25,8 @@ def test_flood_from_another_process_arrives_in_order_with_values() -> None:
     n = 50_000
     with fastsig.Listener([RT1], capacity=1 << 17) as listener:
         sender = fork_sender(os.getpid(), RT1, range(n))
-        got = _collect(listener, n)
-        assert os.waitpid(sender, 0)[1] == 0
+        got = collect(lambda: listener.wait(timeout=0.5), n, timeout=20)
+        assert exit_code(sender) == 0
         assert [i.si_value for i in got] == list(range(n))
         assert {i.si_pid for i in got} == {sender}
         assert all(i.si_code == fastsig.SiCode.SI_QUEUE for i in got)
@@ -55,7 +46,7 @@ def test_flood_into_a_small_ring_read_by_the_flooded_thread_loses_nothing() -> N
             batch = listener.wait_values(timeout=10)
             assert batch, f"flood stalled: {listener.stats()}"
             values.extend(batch)
-        assert os.waitpid(sender, 0)[1] == 0
+        assert exit_code(sender) == 0
         assert values == list(range(n))
         assert listener.stats()[RT1] == fastsig.Stats(delivered=n, dropped=0, read=n)
     # Nothing stays blocked in this thread after close.
@@ -98,6 +89,88 @@ def test_reader_thread_flooded_holds_signals_in_the_kernel_queue() -> None:
         assert values == list(range(100))
         assert listener.stats()[RT1] == fastsig.Stats(delivered=100, dropped=0, read=100)
         assert RT1 not in fastsig.pthread_sigmask(fastsig.SIG_BLOCK, [])
+
+
+@in_child(timeout=30)
+def test_what_is_pending_is_taken_by_one_handler_entry_in_the_kernels_order() -> None:
+    # The first delivery's handler takes the rest (lowest signal first, as the
+    # kernel delivers), and the records of one entry share tid and time_ns.
+    # Nothing nests: the ring's signals are blocked while its handler runs.
+    with fastsig.Listener([RT1, RT2, signal.SIGUSR1]) as listener:
+        with fastsig.blocked([RT1, RT2, signal.SIGUSR1]):
+            fastsig.sigqueue_many(os.getpid(), RT2, range(100, 150))
+            fastsig.sigqueue_many(os.getpid(), RT1, range(50))
+            os.kill(os.getpid(), signal.SIGUSR1)
+        got = listener.drain()
+        assert [(i.signal, i.si_value) for i in got] == [(signal.SIGUSR1, 0)] + \
+            [(RT1, v) for v in range(50)] + [(RT2, v) for v in range(100, 150)]
+        assert {(i.tid, i.time_ns) for i in got} == {(threading.get_native_id(), got[0].time_ns)}
+        assert listener.stats()[RT2] == fastsig.Stats(delivered=50, dropped=0, read=50)
+
+
+@in_child(timeout=30)
+def test_a_chained_signal_is_never_taken_in_a_batch() -> None:
+    # The previous handler runs once per delivery, so each is a handler entry.
+    calls: list[int] = []
+    signal.signal(RT1, lambda s, f: calls.append(s))
+    with fastsig.Listener([RT1, RT2], chain=True) as listener:
+        with fastsig.blocked([RT1, RT2]):
+            fastsig.sigqueue_many(os.getpid(), RT1, range(20))
+        got = listener.drain()
+        assert [i.si_value for i in got] == list(range(20))
+        assert len({i.time_ns for i in got}) == 20
+        assert calls  # CPython's own handler ran (it coalesces what it runs in Python)
+
+
+@in_child(timeout=30)
+def test_taking_on_the_reader_thread_stops_half_full_and_holds_the_rest_back() -> None:
+    with fastsig.Listener([RT1], capacity=16) as listener:
+        assert listener.drain() == []  # this thread is now the reader
+        with fastsig.blocked([RT1]):
+            fastsig.sigqueue_many(os.getpid(), RT1, range(100))
+        # Unblocked: the handler took what fits in half the ring, then held
+        # the signal back in this thread; the rest waits in the kernel's queue.
+        assert listener.stats()[RT1] == fastsig.Stats(delivered=8, dropped=0, read=0)
+        assert RT1 in fastsig.pthread_sigmask(fastsig.SIG_BLOCK, [])
+        values: list[int] = []
+        while len(values) < 100:
+            values.extend(listener.drain_values())
+        assert values == list(range(100))
+        assert listener.stats()[RT1] == fastsig.Stats(delivered=100, dropped=0, read=100)
+        assert RT1 not in fastsig.pthread_sigmask(fastsig.SIG_BLOCK, [])
+
+
+@in_child(timeout=60)
+def test_a_standard_signal_is_never_dropped_behind_a_flood() -> None:
+    # Threads that are not the reader's flood a small ring with real-time
+    # signals: it fills, and the rest is dropped and counted. A SIGTERM in the
+    # middle of the flood finds the ring full too: it is kept, and read after
+    # the records that were in the ring before it.
+    n, n_threads = 500, 4
+    with fastsig.Listener([RT1, signal.SIGTERM], capacity=16) as listener:
+        assert listener.drain() == []
+        start = threading.Barrier(n_threads)
+
+        def flood(index: int) -> None:
+            me = threading.get_ident()
+            start.wait()
+            for value in range(n):
+                fastsig.pthread_sigqueue(me, RT1, value)  # runs the handler at once
+                if index == 0 and value == n // 2:
+                    fastsig.pthread_kill(me, signal.SIGTERM)
+
+        threads = [threading.Thread(target=flood, args=(i,)) for i in range(n_threads)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        got = listener.drain(max=100)
+        assert [i.signal for i in got] == [RT1] * 16 + [signal.SIGTERM]
+        assert got[-1].code == fastsig.SiCode.SI_TKILL and got[-1].si_pid == os.getpid()
+        stats = listener.stats()
+        assert stats[signal.SIGTERM] == fastsig.Stats(delivered=1, dropped=0, read=1)
+        assert stats[RT1].delivered == n * n_threads == stats[RT1].read + stats[RT1].dropped
+        assert stats[RT1].dropped > 0
 
 
 @in_child(timeout=30)
@@ -177,8 +250,6 @@ def test_wait_times_out_empty() -> None:
 
 @in_child(timeout=30)
 def test_fileno_becomes_readable_after_drain_finds_ring_empty() -> None:
-    import select
-
     with fastsig.Listener([RT1]) as listener:
         assert listener.drain() == []  # arms the wake-up
         assert select.select([listener], [], [], 0)[0] == []
@@ -261,20 +332,14 @@ def test_bad_arguments_fail_before_installing_anything() -> None:
 def test_forked_child_starts_empty_with_its_own_wake_fd() -> None:
     with fastsig.Listener([RT1]) as listener:
         fastsig.sigqueue(os.getpid(), RT1, 1)
-        pid = os.fork()
-        if pid == 0:
-            code = 0
-            try:
-                assert listener.drain() == []
-                assert listener.stats()[RT1].delivered == 0
-                fastsig.sigqueue(os.getpid(), RT1, 2)
-                assert listener.drain_values() == [2]
-            except BaseException:  # noqa: BLE001 - a forked child reports by exit code
-                code = 1
-            os._exit(code)
-        assert os.waitpid(pid, 0)[1] == 0
-        import select
 
+        def child() -> None:
+            assert listener.drain() == []
+            assert listener.stats()[RT1].delivered == 0
+            fastsig.sigqueue(os.getpid(), RT1, 2)
+            assert listener.drain_values() == [2]
+
+        assert exit_code(forked(child)) == 0
         # The child's signal neither woke nor reached the parent's ring.
         assert listener.drain_values() == [1]
         assert select.select([listener], [], [], 0.05)[0] == []
@@ -292,9 +357,6 @@ def test_kill_sent_sigfpe_is_recorded_and_the_process_lives_on() -> None:
 
 
 def test_cpu_raised_segv_kills_instead_of_looping() -> None:
-    import subprocess
-    import sys
-
     code = (
         "import ctypes, fastsig, signal\n"
         "l = fastsig.Listener([signal.SIGSEGV])\n"
@@ -348,7 +410,7 @@ async def _async_receive(n: int) -> list[int]:
             values.append(info.si_value)
             if len(values) == n:
                 break
-        os.waitpid(sender, 0)
+        assert exit_code(sender) == 0
         return values
 
 

@@ -12,10 +12,9 @@ import warnings
 import pytest
 
 import fastsig
-from conftest import in_child
+from support import RT2, in_child
 
 USR1, USR2 = signal.SIGUSR1, signal.SIGUSR2
-RT = fastsig.rt(2)
 
 
 def current_mask() -> set:  # type: ignore[type-arg]
@@ -24,13 +23,13 @@ def current_mask() -> set:  # type: ignore[type-arg]
 
 @in_child(timeout=20)
 def test_a_blocked_signal_stays_pending_until_taken() -> None:
-    with fastsig.blocked({"USR1", RT}):
+    with fastsig.blocked({"USR1", RT2}):
         os.kill(os.getpid(), USR1)  # would end the process if not blocked
-        fastsig.sigqueue(os.getpid(), RT, 11)
-        assert fastsig.sigpending() == {USR1, RT}
+        fastsig.sigqueue(os.getpid(), RT2, 11)
+        assert fastsig.sigpending() == {USR1, RT2}
         assert fastsig.sigwaitinfo({USR1}).si_signo == USR1
-        assert fastsig.sigpending() == {RT}
-        assert fastsig.sigwaitinfo({RT}).si_value == 11
+        assert fastsig.sigpending() == {RT2}
+        assert fastsig.sigwaitinfo({RT2}).si_value == 11
         assert fastsig.sigpending() == set()
 
 
@@ -38,8 +37,8 @@ def test_a_blocked_signal_stays_pending_until_taken() -> None:
 def test_blocked_restores_the_previous_mask_exactly_even_on_an_exception() -> None:
     fastsig.pthread_sigmask(fastsig.SIG_SETMASK, {USR2})
     before = current_mask()
-    with pytest.raises(RuntimeError, match="boom"), fastsig.blocked(["USR1", USR2, RT]):
-        assert current_mask() == {USR1, USR2, RT}
+    with pytest.raises(RuntimeError, match="boom"), fastsig.blocked(["USR1", USR2, RT2]):
+        assert current_mask() == {USR1, USR2, RT2}
         raise RuntimeError("boom")
     assert current_mask() == before == {USR2}
     with fastsig.blocked(USR1):  # one signal, not a set
@@ -52,12 +51,12 @@ def test_pthread_sigmask_returns_the_old_mask_as_the_stdlib_does() -> None:
     assert fastsig.pthread_sigmask(fastsig.SIG_SETMASK, {USR1, "SIGRTMIN+2"}) == set()
     old = fastsig.pthread_sigmask(fastsig.SIG_BLOCK, {USR2})
     stdlib = signal.pthread_sigmask(signal.SIG_BLOCK, []) - {USR2}
-    assert old == stdlib == {USR1, RT}
+    assert old == stdlib == {USR1, RT2}
     # Signals members where one exists (SIGUSR1), plain ints elsewhere (SIGRTMIN+2).
     assert sorted((s, type(s)) for s in old) == sorted((s, type(s)) for s in stdlib)
-    assert fastsig.pthread_sigmask(fastsig.SIG_UNBLOCK, [USR1]) == {USR1, USR2, RT}
-    assert current_mask() == {USR2, RT}
-    assert fastsig.sigprocmask(fastsig.SIG_SETMASK, []) == {USR2, RT}
+    assert fastsig.pthread_sigmask(fastsig.SIG_UNBLOCK, [USR1]) == {USR1, USR2, RT2}
+    assert current_mask() == {USR2, RT2}
+    assert fastsig.sigprocmask(fastsig.SIG_SETMASK, []) == {USR2, RT2}
     assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == set()
 
 

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 import fastsig
-from conftest import in_child
 from fastsig import _core, _fastsig
+from support import in_child
 
 DIST = metadata.distribution("pyfastsig")
 PACKAGE_DIR = Path(fastsig.__file__).resolve().parent

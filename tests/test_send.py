@@ -11,17 +11,14 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Callable, List, Optional
 
 import pytest
 
 import fastsig
-from conftest import exit_code, forked, in_child, python_child
 from fastsig import _ops
+from support import ROOT, RT1, exit_code, forked, in_child, isolate_sigpending, proc_status, python_child
 
-RT = fastsig.rt(1)
-ROOT = Path(__file__).resolve().parent.parent
 VALUE_MAX = _ops._VALUE_MAX
 VALUE_MIN = _ops._VALUE_MIN
 EXTREMES = [0, 1, -1, 7, 0x7FFFFFFF, -0x80000000, 0x1_0000_0001, VALUE_MAX, VALUE_MIN,
@@ -68,17 +65,17 @@ def dead_pid() -> int:
 @in_child(timeout=30)
 def test_values_sent_by_a_forked_process_arrive_intact_with_its_pid(send: Callable[..., None]) -> None:
     receiver = os.getpid()
-    with fastsig.blocked({RT}):
+    with fastsig.blocked({RT1}):
         def send_all() -> None:
             for value in EXTREMES:
-                send(receiver, RT, value)
+                send(receiver, RT1, value)
 
         sender = forked(send_all)
-        infos = receive(RT, len(EXTREMES))
+        infos = receive(RT1, len(EXTREMES))
         assert exit_code(sender) == 0
     assert [i.si_value for i in infos] == EXTREMES  # real-time: queued in order
     for info in infos:
-        assert (info.si_signo, info.code) == (RT, fastsig.SiCode.SI_QUEUE)
+        assert (info.si_signo, info.code) == (RT1, fastsig.SiCode.SI_QUEUE)
         # The identity cache was refreshed in the fork: the child's pid, not ours.
         assert (info.si_pid, info.si_uid) == (sender, os.getuid())
 
@@ -89,9 +86,9 @@ def test_values_from_a_separate_python_process_arrive_in_order() -> None:
     code = ("import sys, fastsig\n"
             "pid = int(sys.argv[1])\n"
             "for v in map(int, sys.argv[2:]): fastsig.sigqueue(pid, 'SIGRTMIN+1', v)\n")
-    with fastsig.blocked({RT}):
+    with fastsig.blocked({RT1}):
         proc = python_child(code, str(os.getpid()), *map(str, values))
-        infos = receive(RT, len(values), timeout=45)
+        infos = receive(RT1, len(values), timeout=45)
         assert proc.wait(timeout=30) == 0
     assert [i.si_value for i in infos] == values
     assert {i.si_pid for i in infos} == {proc.pid}
@@ -102,15 +99,15 @@ def test_identity_cache_follows_every_fork() -> None:
     receiver = os.getpid()
 
     def child_then_grandchild() -> None:
-        fastsig.sigqueue(receiver, RT, 1)
-        grandchild = forked(lambda: fastsig.sigqueue(receiver, RT, 2))
+        fastsig.sigqueue(receiver, RT1, 1)
+        grandchild = forked(lambda: fastsig.sigqueue(receiver, RT1, 2))
         assert exit_code(grandchild) == 0
-        fastsig.sigqueue(receiver, RT, 3)
+        fastsig.sigqueue(receiver, RT1, 3)
 
-    with fastsig.blocked({RT}):
-        fastsig.sigqueue(receiver, RT, 0)
+    with fastsig.blocked({RT1}):
+        fastsig.sigqueue(receiver, RT1, 0)
         child = forked(child_then_grandchild)
-        infos = receive(RT, 4)
+        infos = receive(RT1, 4)
         assert exit_code(child) == 0
     by_value = {i.si_value: i.si_pid for i in infos}
     assert by_value[0] == receiver
@@ -126,14 +123,14 @@ def test_sigqueue_is_the_c_builtin_with_the_checked_path_behind_it() -> None:
 @in_child(timeout=30)
 def test_sigqueue_accepts_names_signals_members_and_keywords() -> None:
     me = os.getpid()
-    with fastsig.blocked({RT, signal.SIGUSR1}):
+    with fastsig.blocked({RT1, signal.SIGUSR1}):
         fastsig.sigqueue(me, "SIGRTMIN+1", 1)  # parsed by Python, cached for C
         fastsig.sigqueue(me, "SIGRTMIN+1", 1)  # the cached name: no Python at all
         fastsig.sigqueue(me, "rtmin+1", value=2)
-        fastsig.sigqueue(pid=me, sig=RT, value=3)
-        fastsig.sigqueue(me, RT)
+        fastsig.sigqueue(pid=me, sig=RT1, value=3)
+        fastsig.sigqueue(me, RT1)
         fastsig.sigqueue(me, signal.SIGUSR1, 5)
-        assert [i.si_value for i in receive(RT, 5)] == [1, 1, 2, 3, 0]
+        assert [i.si_value for i in receive(RT1, 5)] == [1, 1, 2, 3, 0]
         assert receive(signal.SIGUSR1, 1)[0].si_value == 5
 
 
@@ -175,25 +172,25 @@ def test_bad_arguments_raise_before_any_syscall(send: Callable[..., None]) -> No
     for bad_pid, exc in [(0, ValueError), (-5, ValueError), (1 << 31, ValueError),
                          ("1", TypeError), (1.0, TypeError), (None, TypeError)]:
         with pytest.raises(exc, match="pid"):
-            send(bad_pid, RT, 1)
+            send(bad_pid, RT1, 1)
     for value, exc in [(VALUE_MAX + 1, OverflowError), (VALUE_MIN - 1, OverflowError),
                        (1 << 100, OverflowError), ("1", TypeError), (1.0, TypeError),
                        (True, TypeError)]:
         with pytest.raises(exc, match="value"):
-            send(pid, RT, value)
+            send(pid, RT1, value)
     with pytest.raises(TypeError):
         send(pid)
     with pytest.raises(TypeError):
-        send(pid, RT, 1, 2)
+        send(pid, RT1, 1, 2)
     with pytest.raises(ProcessLookupError):
-        send(pid, RT, VALUE_MAX)  # the good case does reach the kernel
+        send(pid, RT1, VALUE_MAX)  # the good case does reach the kernel
 
 
 @pytest.mark.parametrize("send", SIGQUEUES, ids=["builtin", "checked"])
 def test_a_failing_send_raises_the_matching_oserror_naming_the_syscall(
         send: Callable[..., None]) -> None:
     with pytest.raises(ProcessLookupError) as info:
-        send(dead_pid(), RT, 1)
+        send(dead_pid(), RT1, 1)
     assert info.value.errno == errno.ESRCH
     assert "sigqueue" in str(info.value)
 
@@ -207,21 +204,21 @@ def test_sending_to_another_users_process_is_a_permission_error() -> None:
         os.setuid(65534)
         for send in SIGQUEUES:
             try:
-                send(target, RT, 1)
+                send(target, RT1, 1)
             except PermissionError as exc:
                 assert exc.errno == errno.EPERM and "sigqueue" in str(exc)
             else:
                 raise AssertionError("sent to root's process as nobody")
         try:
-            fastsig.kill(target, RT)
+            fastsig.kill(target, RT1)
         except PermissionError as exc:
             assert "kill" in str(exc)
         else:
             raise AssertionError("killed root's process as nobody")
 
-    with fastsig.blocked({RT}):
+    with fastsig.blocked({RT1}):
         assert exit_code(forked(as_nobody)) == 0
-        assert RT not in fastsig.sigpending()
+        assert RT1 not in fastsig.sigpending()
 
 
 # ---- sigqueue_many -------------------------------------------------------------
@@ -229,35 +226,35 @@ def test_sending_to_another_users_process_is_a_permission_error() -> None:
 @in_child(timeout=30)
 def test_sigqueue_many_sends_a_range_and_a_list_in_order() -> None:
     me = os.getpid()
-    with fastsig.blocked({RT}):
-        assert fastsig.sigqueue_many(me, RT, range(-5, 95)) == 100
-        assert [i.si_value for i in receive(RT, 100)] == list(range(-5, 95))
+    with fastsig.blocked({RT1}):
+        assert fastsig.sigqueue_many(me, RT1, range(-5, 95)) == 100
+        assert [i.si_value for i in receive(RT1, 100)] == list(range(-5, 95))
         values = [VALUE_MAX, VALUE_MIN, 0, -1, 42] * 10
         assert fastsig.sigqueue_many(me, "SIGRTMIN+1", values) == 50
-        assert [i.si_value for i in receive(RT, 50)] == values
-        assert fastsig.sigqueue_many(me, RT, (v * 3 for v in range(20))) == 20
-        assert [i.si_value for i in receive(RT, 20)] == [v * 3 for v in range(20)]
-        assert fastsig.sigqueue_many(me, RT, range(10, 0, -2)) == 5
-        assert [i.si_value for i in receive(RT, 5)] == [10, 8, 6, 4, 2]
-        assert fastsig.sigqueue_many(me, RT, []) == 0
-        assert fastsig.sigqueue_many(me, RT, range(0)) == 0
-        assert RT not in fastsig.sigpending()
+        assert [i.si_value for i in receive(RT1, 50)] == values
+        assert fastsig.sigqueue_many(me, RT1, (v * 3 for v in range(20))) == 20
+        assert [i.si_value for i in receive(RT1, 20)] == [v * 3 for v in range(20)]
+        assert fastsig.sigqueue_many(me, RT1, range(10, 0, -2)) == 5
+        assert [i.si_value for i in receive(RT1, 5)] == [10, 8, 6, 4, 2]
+        assert fastsig.sigqueue_many(me, RT1, []) == 0
+        assert fastsig.sigqueue_many(me, RT1, range(0)) == 0
+        assert RT1 not in fastsig.sigpending()
 
 
 def test_sigqueue_many_checks_every_value_before_sending() -> None:
     pid = dead_pid()
     with pytest.raises(OverflowError, match=str(VALUE_MAX + 1)):
-        fastsig.sigqueue_many(pid, RT, [1, 2, VALUE_MAX + 1])
+        fastsig.sigqueue_many(pid, RT1, [1, 2, VALUE_MAX + 1])
     with pytest.raises(OverflowError):
-        fastsig.sigqueue_many(pid, RT, range(VALUE_MAX - 1, VALUE_MAX + 2))
+        fastsig.sigqueue_many(pid, RT1, range(VALUE_MAX - 1, VALUE_MAX + 2))
     with pytest.raises(TypeError, match="float"):
-        fastsig.sigqueue_many(pid, RT, [1, 2.0])  # type: ignore[list-item]
+        fastsig.sigqueue_many(pid, RT1, [1, 2.0])  # type: ignore[list-item]
     with pytest.raises(ValueError, match="timeout"):
-        fastsig.sigqueue_many(pid, RT, [1], timeout=-1)
+        fastsig.sigqueue_many(pid, RT1, [1], timeout=-1)
     with pytest.raises(ValueError, match="signal"):
         fastsig.sigqueue_many(pid, 0, [1])
     with pytest.raises(ProcessLookupError) as info:
-        fastsig.sigqueue_many(pid, RT, [1, 2])
+        fastsig.sigqueue_many(pid, RT1, [1, 2])
     assert info.value.sent == 0  # type: ignore[attr-defined]
 
 
@@ -265,18 +262,13 @@ def _limit_pending(extra: int) -> bool:
     """Lower RLIMIT_SIGPENDING so this process can queue only `extra` more signals.
 
     The kernel counts pending signals per real uid, across every process of
-    that uid. As root, move to a uid nobody else uses, so that other processes'
-    signals cannot change the count during the test; otherwise start from what
-    the uid has queued right now. True when the limit is exact.
+    that uid. As root, isolate_sigpending() gives this process a uid of its
+    own, so that other processes' signals cannot change the count during the
+    test; otherwise start from what the uid has queued right now. True when
+    the limit is exact.
     """
-    isolated = os.getuid() == 0
-    queued = 0
-    if isolated:
-        os.setuid(40000 + os.getpid() % 20000)
-    else:
-        with open("/proc/self/status") as status:
-            line = next(row for row in status if row.startswith("SigQ:"))
-        queued = int(line.split()[1].split("/")[0])
+    isolated = isolate_sigpending()
+    queued = 0 if isolated else int(proc_status()["SigQ"].split("/")[0])
     _, hard = resource.getrlimit(resource.RLIMIT_SIGPENDING)
     resource.setrlimit(resource.RLIMIT_SIGPENDING, (queued + extra, hard))
     return isolated
@@ -286,29 +278,29 @@ def _limit_pending(extra: int) -> bool:
 def test_a_full_queue_raises_queuefull_saying_how_many_went() -> None:
     me = os.getpid()
     exact = _limit_pending(40)
-    with fastsig.blocked({RT}):
+    with fastsig.blocked({RT1}):
         with pytest.raises(fastsig.QueueFull) as info:
-            fastsig.sigqueue_many(me, RT, range(10_000))
+            fastsig.sigqueue_many(me, RT1, range(10_000))
         full = info.value
         assert isinstance(full, BlockingIOError) and full.errno == errno.EAGAIN
         assert 0 <= full.sent < 10_000 and str(full.sent) in str(full)
         if exact:
             assert full.sent == 40
         # Exactly the signals it says were sent are queued: none lost, none extra.
-        assert drain(RT) == list(range(full.sent))
+        assert drain(RT1) == list(range(full.sent))
         # A single sigqueue meets the same backpressure.
-        fastsig.sigqueue_many(me, RT, range(full.sent))
+        fastsig.sigqueue_many(me, RT1, range(full.sent))
         for send in SIGQUEUES:
             with pytest.raises(fastsig.QueueFull) as single:
-                send(me, RT, 1)
+                send(me, RT1, 1)
             assert single.value.sent == 0
-        assert len(drain(RT)) == full.sent
+        assert len(drain(RT1)) == full.sent
         # With a timeout and nobody draining: retries for that long, then the same.
         start = time.monotonic()
         with pytest.raises(fastsig.QueueFull) as late:
-            fastsig.sigqueue_many(me, RT, [5] * 10_000, timeout=0.2)
+            fastsig.sigqueue_many(me, RT1, [5] * 10_000, timeout=0.2)
         assert time.monotonic() - start >= 0.2
-        assert drain(RT) == [5] * late.value.sent
+        assert drain(RT1) == [5] * late.value.sent
 
 
 @pytest.mark.parametrize("budget", [20.0, None], ids=["timeout", "forever"])
@@ -317,11 +309,11 @@ def test_sigqueue_many_retries_until_a_slow_receiver_drains(budget: Optional[flo
     receiver, n = os.getpid(), 300
     _limit_pending(20)  # checked against the receiver's limit: this process
     values = list(range(n))
-    with fastsig.blocked({RT}):
-        sender = forked(lambda: fastsig.sigqueue_many(receiver, RT, values, timeout=budget))
+    with fastsig.blocked({RT1}):
+        sender = forked(lambda: fastsig.sigqueue_many(receiver, RT1, values, timeout=budget))
         got: List[int] = []
         while len(got) < n:
-            batch = fastsig.sigwaitinfo_many({RT}, max=7, timeout=20)
+            batch = fastsig.sigwaitinfo_many({RT1}, max=7, timeout=20)
             assert batch, f"stalled after {len(got)}"
             got += [i.si_value for i in batch]
         assert exit_code(sender) == 0
@@ -357,7 +349,7 @@ def test_kill_zero_signals_my_process_group_and_nobody_else() -> None:
 
 @in_child(timeout=30)
 def test_kill_negative_pid_and_killpg_signal_a_whole_group() -> None:
-    sig = RT  # queued: both sends count even if they land before the first wait
+    sig = RT1  # queued: both sends count even if they land before the first wait
     fastsig.pthread_sigmask(fastsig.SIG_BLOCK, {sig})
     ready_r, ready_w = os.pipe()
 
@@ -419,18 +411,18 @@ def _thread_receiver(sig: int, n: int) -> tuple[threading.Thread, List[fastsig.S
 @in_child(timeout=30)
 def test_pthread_sigqueue_and_pthread_kill_reach_only_that_thread() -> None:
     # Blocked here too: had a send been process-directed, it would be pending here.
-    fastsig.pthread_sigmask(fastsig.SIG_BLOCK, {RT})
-    thread, got, _ = _thread_receiver(RT, 3)
-    fastsig.pthread_sigqueue(thread.ident, RT, VALUE_MIN)  # type: ignore[arg-type]
+    fastsig.pthread_sigmask(fastsig.SIG_BLOCK, {RT1})
+    thread, got, _ = _thread_receiver(RT1, 3)
+    fastsig.pthread_sigqueue(thread.ident, RT1, VALUE_MIN)  # type: ignore[arg-type]
     fastsig.pthread_sigqueue(thread.ident, "SIGRTMIN+1", 7)  # type: ignore[arg-type]
-    fastsig.pthread_kill(thread.ident, RT)  # type: ignore[arg-type]
+    fastsig.pthread_kill(thread.ident, RT1)  # type: ignore[arg-type]
     thread.join(10)
     assert not thread.is_alive()
     assert [(i.code, i.si_value) for i in got[:2]] == [
         (fastsig.SiCode.SI_QUEUE, VALUE_MIN), (fastsig.SiCode.SI_QUEUE, 7)]
     assert (got[2].code, got[2].si_value) in {(code, 0) for code in TKILL_CODES}
     assert {i.si_pid for i in got} == {os.getpid()}
-    assert RT not in fastsig.sigpending()
+    assert RT1 not in fastsig.sigpending()
 
 
 @in_child(timeout=30)
@@ -443,7 +435,7 @@ def test_pthread_kill_on_a_dead_or_bogus_thread_id_does_not_crash() -> None:
             fastsig.pthread_kill(ident, 0)  # type: ignore[arg-type]
         assert info.value.errno == errno.ESRCH and "pthread_kill" in str(info.value)
         with pytest.raises(ProcessLookupError, match="pthread_sigqueue"):
-            fastsig.pthread_sigqueue(ident, RT, 1)  # type: ignore[arg-type]
+            fastsig.pthread_sigqueue(ident, RT1, 1)  # type: ignore[arg-type]
     for bad, exc in [(-1, OverflowError), (1 << 64, OverflowError), ("1", TypeError),
                      (1.0, TypeError)]:
         with pytest.raises(exc):
@@ -461,30 +453,30 @@ def test_pidfd_send_signal_with_and_without_a_value() -> None:
 
     def target() -> None:
         os.write(ready_w, b"r")
-        first = fastsig.sigwaitinfo({RT})
-        second = fastsig.sigwaitinfo({RT})
+        first = fastsig.sigwaitinfo({RT1})
+        second = fastsig.sigwaitinfo({RT1})
         assert (first.code, first.si_value, first.si_pid) == (
             fastsig.SiCode.SI_USER, 0, os.getppid())
         assert (second.code, second.si_value, second.si_pid) == (
             fastsig.SiCode.SI_QUEUE, -99, os.getppid())
 
-    with fastsig.blocked({RT}):
+    with fastsig.blocked({RT1}):
         pid = forked(target)
         pidfd = os.pidfd_open(pid)
         try:
             os.read(ready_r, 1)
-            fastsig.pidfd_send_signal(pidfd, RT)
+            fastsig.pidfd_send_signal(pidfd, RT1)
             fastsig.pidfd_send_signal(pidfd, "SIGRTMIN+1", value=-99)
             assert exit_code(pid) == 0
             # The process is gone and reaped: the pidfd cannot hit a new one.
             with pytest.raises(ProcessLookupError, match="pidfd_send_signal"):
-                fastsig.pidfd_send_signal(pidfd, RT, 1)
+                fastsig.pidfd_send_signal(pidfd, RT1, 1)
         finally:
             os.close(pidfd)
     with pytest.raises(ValueError):
-        fastsig.pidfd_send_signal(-1, RT)
+        fastsig.pidfd_send_signal(-1, RT1)
     with pytest.raises(OverflowError):
-        fastsig.pidfd_send_signal(0, RT, VALUE_MAX + 1)
+        fastsig.pidfd_send_signal(0, RT1, VALUE_MAX + 1)
 
 
 # ---- the example ---------------------------------------------------------------

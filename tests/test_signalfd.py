@@ -10,34 +10,32 @@ import signal
 import pytest
 
 import fastsig
-from conftest import in_child
+from support import RT1, in_child
 
 pytestmark = pytest.mark.skipif(not hasattr(fastsig, "signalfd"), reason="no signalfd here")
-
-RT = fastsig.rt(4)
 
 
 @in_child(timeout=20)
 def test_a_blocking_read_returns_the_pending_batch_with_values() -> None:
     me = os.getpid()
-    with fastsig.blocked({RT}), fastsig.signalfd({RT}) as sfd:
-        fastsig.sigqueue_many(me, RT, [5, -5, 1 << 62])
+    with fastsig.blocked({RT1}), fastsig.signalfd({RT1}) as sfd:
+        fastsig.sigqueue_many(me, RT1, [5, -5, 1 << 62])
         batch = sfd.read()
         assert [(i.si_signo, i.code, i.si_pid, i.si_value) for i in batch] == [
-            (RT, fastsig.SiCode.SI_QUEUE, me, v) for v in (5, -5, 1 << 62)]
+            (RT1, fastsig.SiCode.SI_QUEUE, me, v) for v in (5, -5, 1 << 62)]
         assert fastsig.sigpending() == set()  # read() took them
 
 
 @in_child(timeout=20)
 def test_one_read_takes_a_whole_burst_and_max_limits_it() -> None:
     me = os.getpid()
-    with fastsig.blocked({RT}), fastsig.signalfd({RT}, nonblocking=True, max=512) as sfd:
-        fastsig.sigqueue_many(me, RT, range(300))
+    with fastsig.blocked({RT1}), fastsig.signalfd({RT1}, nonblocking=True, max=512) as sfd:
+        fastsig.sigqueue_many(me, RT1, range(300))
         assert sfd.read_values(max=10) == list(range(10))
         assert sfd.read_values() == list(range(10, 300))  # one read() syscall
         assert sfd.read() == []
         # Any positive max, past the one given at creation too.
-        fastsig.sigqueue_many(me, RT, range(600))
+        fastsig.sigqueue_many(me, RT1, range(600))
         assert sfd.read_values(max=2000) == list(range(600))
         for bad in (0, -1, fastsig._ops.MAX_BATCH + 1):
             with pytest.raises(ValueError, match="max"):
@@ -48,34 +46,34 @@ def test_one_read_takes_a_whole_burst_and_max_limits_it() -> None:
 
 @in_child(timeout=20)
 def test_non_blocking_mode_returns_nothing_when_nothing_is_pending() -> None:
-    with fastsig.blocked({RT}), fastsig.signalfd({RT}, nonblocking=True) as sfd:
+    with fastsig.blocked({RT1}), fastsig.signalfd({RT1}, nonblocking=True) as sfd:
         assert sfd.read() == [] and sfd.read_values() == []
 
 
 @in_child(timeout=20)
 def test_a_selector_wakes_for_a_signal_from_another_process() -> None:
-    with fastsig.blocked({RT, "USR1"}), fastsig.signalfd({RT, "USR1"}, nonblocking=True) as sfd:
+    with fastsig.blocked({RT1, "USR1"}), fastsig.signalfd({RT1, "USR1"}, nonblocking=True) as sfd:
         sel = selectors.DefaultSelector()
         sel.register(sfd, selectors.EVENT_READ)
         assert sel.select(timeout=0) == []
         me = os.getpid()
         pid = os.fork()
         if pid == 0:
-            fastsig.sigqueue(me, RT, 9)
+            fastsig.sigqueue(me, RT1, 9)
             os.kill(me, signal.SIGUSR1)
             os._exit(0)
         assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
         assert [key.fileobj for key, _ in sel.select(timeout=10)] == [sfd]
         got = sfd.read()
         assert sorted((i.si_signo, i.si_value, i.si_pid) for i in got) == sorted(
-            [(RT, 9, pid), (signal.SIGUSR1, 0, pid)])
+            [(RT1, 9, pid), (signal.SIGUSR1, 0, pid)])
         sel.close()
 
 
 @in_child(timeout=20)
 def test_close_context_manager_and_use_after_close() -> None:
-    with fastsig.blocked({RT}):
-        sfd = fastsig.signalfd(RT)
+    with fastsig.blocked({RT1}):
+        sfd = fastsig.signalfd(RT1)
         fd = sfd.fileno()
         assert "fd=" in repr(sfd)
         sfd.close()
@@ -83,10 +81,10 @@ def test_close_context_manager_and_use_after_close() -> None:
         assert sfd.closed and "closed" in repr(sfd)
         with pytest.raises(OSError):
             os.fstat(fd)  # really closed
-        for use in (sfd.read, sfd.fileno, lambda: sfd.set_signals({RT})):
+        for use in (sfd.read, sfd.fileno, lambda: sfd.set_signals({RT1})):
             with pytest.raises(ValueError, match="closed"):
                 use()
-        with fastsig.SignalFD({RT}) as inner:
+        with fastsig.SignalFD({RT1}) as inner:
             fd = inner.fileno()
         assert inner.closed
         with pytest.raises(OSError):
@@ -96,7 +94,7 @@ def test_close_context_manager_and_use_after_close() -> None:
 @in_child(timeout=20)
 def test_set_signals_changes_what_the_fd_reports() -> None:
     me = os.getpid()
-    with fastsig.blocked({RT, "USR2"}), fastsig.signalfd({RT}, nonblocking=True) as sfd:
+    with fastsig.blocked({RT1, "USR2"}), fastsig.signalfd({RT1}, nonblocking=True) as sfd:
         os.kill(me, signal.SIGUSR2)
         assert sfd.read() == []
         sfd.set_signals({"USR2"})
@@ -105,12 +103,12 @@ def test_set_signals_changes_what_the_fd_reports() -> None:
 
 @in_child(timeout=20)
 def test_a_forked_child_reads_its_own_signals_from_an_inherited_fd() -> None:
-    with fastsig.blocked({RT}), fastsig.signalfd({RT}, nonblocking=True) as sfd:
-        fastsig.sigqueue(os.getpid(), RT, 1)  # pending in the parent only
+    with fastsig.blocked({RT1}), fastsig.signalfd({RT1}, nonblocking=True) as sfd:
+        fastsig.sigqueue(os.getpid(), RT1, 1)  # pending in the parent only
         pid = os.fork()
         if pid == 0:
             ok = sfd.read() == []
-            fastsig.sigqueue(os.getpid(), RT, 2)
+            fastsig.sigqueue(os.getpid(), RT1, 2)
             ok = ok and sfd.read_values() == [2]
             os._exit(0 if ok else 1)
         assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
@@ -124,6 +122,6 @@ def test_bad_arguments() -> None:
         fastsig.signalfd(set())
     for size in (0, 2**40):
         with pytest.raises(ValueError, match="max"):
-            fastsig.signalfd({RT}, max=size)
+            fastsig.signalfd({RT1}, max=size)
     with pytest.raises(TypeError):
-        fastsig.signalfd({RT}, max="1")  # type: ignore[arg-type]
+        fastsig.signalfd({RT1}, max="1")  # type: ignore[arg-type]

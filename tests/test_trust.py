@@ -9,24 +9,22 @@ import os
 import platform
 import signal
 import struct
-import time
 
 import pytest
 
 import fastsig
-from conftest import in_child
 from fastsig import SenderPolicy, SigInfo
 from fastsig._trust import has_sender, origin_is_kernel_verified
-from stress._stress import isolate_sigpending
+from support import RT1, collect, exit_code, forked, in_child, isolate_sigpending
 
-RT1 = fastsig.rt(1)
 SI_USER, SI_QUEUE, SI_TKILL = (int(getattr(fastsig.SiCode, n)) for n in ("SI_USER", "SI_QUEUE", "SI_TKILL"))
-CLD_EXITED = 1
 
 # rt_sigqueueinfo(2) by architecture (the generic table serves aarch64, riscv64, loongarch64).
 _SYS_RT_SIGQUEUEINFO = {"x86_64": 129, "aarch64": 138, "riscv64": 138, "loongarch64": 138,
                         "i686": 178, "i386": 178, "armv7l": 178, "ppc64le": 177, "s390x": 178}.get(
     platform.machine())
+needs_rt_sigqueueinfo = pytest.mark.skipif(_SYS_RT_SIGQUEUEINFO is None,
+                                           reason="rt_sigqueueinfo number unknown here")
 
 
 def _record(code: int, pid: int = 0, uid: int = 0, signo: int = RT1) -> SigInfo:
@@ -44,15 +42,14 @@ def _forge(target: int, sig: int, code: int, pid: int, uid: int, value: int) -> 
     return 0 if rc == 0 else ctypes.get_errno()
 
 
-@pytest.mark.skipif(_SYS_RT_SIGQUEUEINFO is None, reason="rt_sigqueueinfo number unknown here")
+@needs_rt_sigqueueinfo
 @in_child(timeout=30)
 def test_forged_si_queue_sender_is_rejected_and_real_kill_passes() -> None:
     isolate_sigpending()
     receiver = os.getpid()
     results_r, results_w = os.pipe()
     with fastsig.Listener([RT1, "USR1", "CHLD"]) as listener:
-        forger = os.fork()
-        if forger == 0:
+        def forge() -> None:
             codes = [
                 _forge(receiver, RT1, SI_QUEUE, 1, 0, 666),      # "from init, as root"
                 _forge(receiver, RT1, SI_USER, 1, 0, 667),       # the kernel must refuse
@@ -60,20 +57,18 @@ def test_forged_si_queue_sender_is_rejected_and_real_kill_passes() -> None:
             ]
             os.kill(receiver, signal.SIGUSR1)                    # the real thing
             os.write(results_w, struct.pack("3i", *codes))
-            os._exit(0)
+
+        forger = forked(forge)
         os.close(results_w)
         forge_errors = struct.unpack("3i", os.read(results_r, 12))
-        os.waitpid(forger, 0)
-        records: list[SigInfo] = []
-        deadline = time.monotonic() + 10
-        while len(records) < 3 and time.monotonic() < deadline:
-            records.extend(listener.wait(timeout=0.5))
+        assert exit_code(forger) == 0
+        records = collect(lambda: listener.wait(timeout=0.5), 3, timeout=10)
     assert forge_errors == (0, errno.EPERM, errno.EPERM)
     by_signal = {int(r.si_signo): r for r in records}
     forged, real, child = by_signal[RT1], by_signal[signal.SIGUSR1], by_signal[signal.SIGCHLD]
     assert (forged.si_code, forged.si_pid, forged.si_uid, forged.si_value) == (SI_QUEUE, 1, 0, 666)
     assert (real.si_code, real.si_pid) == (SI_USER, forger)
-    assert (child.si_code, child.si_pid) == (CLD_EXITED, forger)
+    assert (child.si_code, child.si_pid) == (os.CLD_EXITED, forger)
 
     trusting = SenderPolicy(pids={1}, kernel_verified=False)
     assert trusting.accepts(forged)  # the forgery is convincing on its face...
@@ -84,28 +79,25 @@ def test_forged_si_queue_sender_is_rejected_and_real_kill_passes() -> None:
     assert not SenderPolicy(uids={os.getuid() + 1}).accepts(real)
 
 
-@pytest.mark.skipif(_SYS_RT_SIGQUEUEINFO is None, reason="rt_sigqueueinfo number unknown here")
+@needs_rt_sigqueueinfo
 @in_child(timeout=30)
 def test_listener_with_a_policy_never_returns_the_forgery_and_counts_it() -> None:
     isolate_sigpending()
     receiver = os.getpid()
-    forger_pid_r, forger_pid_w = os.pipe()
-    policy = None
-    forger = os.fork()
-    if forger == 0:
-        os.read(forger_pid_r, 1)  # wait until the receiver listens
+    go_r, go_w = os.pipe()
+
+    def forge() -> None:
+        os.read(go_r, 1)  # wait until the receiver listens
         _forge(receiver, RT1, SI_QUEUE, os.getpid(), os.getuid(), 666)  # its own, truthfully
         _forge(receiver, RT1, SI_QUEUE, 1, 0, 667)
         os.kill(receiver, signal.SIGUSR1)  # (a standard signal: once, it could coalesce)
-        os._exit(0)
+
+    forger = forked(forge)
     policy = SenderPolicy(pids={forger})
     with fastsig.Listener([RT1, "USR1"], accept=policy) as listener:
-        os.write(forger_pid_w, b"x")
-        got: list[SigInfo] = []
-        deadline = time.monotonic() + 10
-        while not got and time.monotonic() < deadline:
-            got.extend(listener.wait(timeout=0.2))
-        os.waitpid(forger, 0)
+        os.write(go_w, b"x")
+        got = collect(lambda: listener.wait(timeout=0.2), 1, timeout=10)
+        assert exit_code(forger) == 0
         got.extend(listener.drain())
         stats = listener.stats()
     # Even an SI_QUEUE record whose claim is true is refused: nothing vouches for it.
@@ -126,8 +118,8 @@ def test_genuine_sigqueue_is_not_kernel_verified_but_can_be_allowed_explicitly()
 
 
 def test_policy_rules_on_every_kind_of_code() -> None:
-    kernel_made = _record(0x80)  # SI_KERNEL: no sender
-    fault = _record(1, signo=signal.SIGSEGV)  # SEGV_MAPERR
+    kernel_made = _record(int(fastsig.SiCode.SI_KERNEL))  # no sender
+    fault = _record(int(fastsig.SegvCode.SEGV_MAPERR), signo=signal.SIGSEGV)
     timer = _record(int(fastsig.SiCode.SI_TIMER))
     tkill = _record(SI_TKILL, pid=10, uid=1000)
     everyone = SenderPolicy()
@@ -144,7 +136,7 @@ def test_policy_agrees_with_siginfo_on_sender_codes() -> None:
         record = _record(code, pid=3)
         assert has_sender(record)
         assert origin_is_kernel_verified(record) == record.sender_is_kernel_verified
-    chld = _record(CLD_EXITED, pid=3, signo=signal.SIGCHLD)
+    chld = _record(os.CLD_EXITED, pid=3, signo=signal.SIGCHLD)
     assert has_sender(chld) and chld.sender_is_kernel_verified and origin_is_kernel_verified(chld)
 
 

@@ -11,9 +11,8 @@ from typing import Callable, List
 import pytest
 
 import fastsig
-from conftest import exit_code, forked, in_child
+from support import RT1, exit_code, forked, in_child
 
-RT = fastsig.rt(3)
 USR1, USR2 = signal.SIGUSR1, signal.SIGUSR2
 
 
@@ -39,43 +38,43 @@ def interrupt(pid: int) -> None:
 @in_child(timeout=20)
 def test_sigwaitinfo_many_takes_a_whole_burst_in_one_call() -> None:
     me = os.getpid()
-    with fastsig.blocked({RT}):
-        fastsig.sigqueue_many(me, RT, range(50))
-        batch = fastsig.sigwaitinfo_many({RT}, max=256, timeout=5)
+    with fastsig.blocked({RT1}):
+        fastsig.sigqueue_many(me, RT1, range(50))
+        batch = fastsig.sigwaitinfo_many({RT1}, max=256, timeout=5)
         assert [i.si_value for i in batch] == list(range(50))  # all 50, one call
-        fastsig.sigqueue_many(me, RT, range(25))
-        assert [i.si_value for i in fastsig.sigwaitinfo_many(RT, max=10)] == list(range(10))
-        assert [i.si_value for i in fastsig.sigwaitinfo_many(RT, max=100)] == list(range(10, 25))
-        assert fastsig.sigwaitinfo_many({RT}, timeout=0) == []
+        fastsig.sigqueue_many(me, RT1, range(25))
+        assert [i.si_value for i in fastsig.sigwaitinfo_many(RT1, max=10)] == list(range(10))
+        assert [i.si_value for i in fastsig.sigwaitinfo_many(RT1, max=100)] == list(range(10, 25))
+        assert fastsig.sigwaitinfo_many({RT1}, timeout=0) == []
 
 
 @in_child(timeout=20)
 def test_sigwaitinfo_many_takes_several_signals_and_leaves_the_rest() -> None:
     me = os.getpid()
-    with fastsig.blocked({RT, USR1, USR2}):
-        fastsig.sigqueue(me, RT, 1)
+    with fastsig.blocked({RT1, USR1, USR2}):
+        fastsig.sigqueue(me, RT1, 1)
         os.kill(me, USR1)
         os.kill(me, USR2)
-        batch = fastsig.sigwaitinfo_many({USR1, RT}, timeout=1)
-        assert sorted(i.si_signo for i in batch) == sorted([USR1, RT])
+        batch = fastsig.sigwaitinfo_many({USR1, RT1}, timeout=1)
+        assert sorted(i.si_signo for i in batch) == sorted([USR1, RT1])
         assert fastsig.sigpending() == {USR2}
         assert fastsig.sigwait([USR2]) == USR2
 
 
 @in_child(timeout=20)
 def test_timeouts_return_none_or_nothing() -> None:
-    with fastsig.blocked({RT}):
-        assert fastsig.sigtimedwait({RT}, 0) is None
-        assert fastsig.sigtimedwait({RT}, 0.02) is None
-        assert fastsig.sigwaitinfo_many({RT}, timeout=0.02) == []
+    with fastsig.blocked({RT1}):
+        assert fastsig.sigtimedwait({RT1}, 0) is None
+        assert fastsig.sigtimedwait({RT1}, 0.02) is None
+        assert fastsig.sigwaitinfo_many({RT1}, timeout=0.02) == []
         assert fastsig.sigtimedwait(set(), 0) is None  # an empty set is a sleep, as in the stdlib
-        assert fastsig.Waiter({RT}).wait(timeout=0) == []
+        assert fastsig.Waiter({RT1}).wait(timeout=0) == []
 
 
 @in_child(timeout=20)
 def test_waits_return_what_the_stdlib_does_plus_fields() -> None:
     me = os.getpid()
-    with fastsig.blocked({USR1, RT}):
+    with fastsig.blocked({USR1, RT1}):
         os.kill(me, USR1)
         got = fastsig.sigwait({"USR1"})
         assert got == USR1 and isinstance(got, signal.Signals)
@@ -84,8 +83,8 @@ def test_waits_return_what_the_stdlib_does_plus_fields() -> None:
         assert isinstance(info, fastsig.SigInfo)
         assert (info.si_signo, info.code, info.si_pid, info.si_uid, info.si_value) == (
             USR1, fastsig.SiCode.SI_USER, me, os.getuid(), 0)
-        fastsig.sigqueue(me, RT, -3)
-        timed = fastsig.sigtimedwait([RT], 5)
+        fastsig.sigqueue(me, RT1, -3)
+        timed = fastsig.sigtimedwait([RT1], 5)
         assert timed is not None and (timed.si_value, timed.si_int) == (-3, -3)
 
 
@@ -132,28 +131,28 @@ def test_a_python_handler_runs_during_a_wait_and_the_wait_goes_on() -> None:
         os.kill(me, USR2)  # not waited for, not blocked: interrupts the wait
         os.read(ran_r, 1)  # the handler ran...
         until_asleep(me)  # ...and the process is back in the wait
-        fastsig.sigqueue(me, RT, 77)
+        fastsig.sigqueue(me, RT1, 77)
 
     signal.signal(USR2, handler)
-    with fastsig.blocked({RT}):
+    with fastsig.blocked({RT1}):
         pid = forked(sender)
-        info = fastsig.sigtimedwait({RT}, 20)
+        info = fastsig.sigtimedwait({RT1}, 20)
         assert exit_code(pid) == 0
     assert calls == [USR2]
     assert info is not None and info.si_value == 77
 
 
 @pytest.mark.parametrize("wait", [
-    lambda: fastsig.sigtimedwait({RT}, 0.3),
-    lambda: fastsig.sigwaitinfo_many({RT}, timeout=0.3),
-    lambda: fastsig.Waiter({RT}).wait_values(timeout=0.3),
+    lambda: fastsig.sigtimedwait({RT1}, 0.3),
+    lambda: fastsig.sigwaitinfo_many({RT1}, timeout=0.3),
+    lambda: fastsig.Waiter({RT1}).wait_values(timeout=0.3),
 ], ids=["sigtimedwait", "sigwaitinfo_many", "Waiter"])
 @in_child(timeout=30)
 def test_an_interrupted_timed_wait_still_waits_its_whole_timeout(wait: Callable[[], object]) -> None:
     me = os.getpid()
     calls: List[int] = []
     signal.signal(USR2, lambda signum, frame: calls.append(signum))
-    with fastsig.blocked({RT}):
+    with fastsig.blocked({RT1}):
         pid = forked(lambda: interrupt(me))
         start = time.monotonic()
         result = wait()
@@ -172,19 +171,19 @@ def test_an_exception_from_the_handler_ends_the_wait() -> None:
         raise RuntimeError("from the handler")
 
     signal.signal(USR2, handler)
-    with fastsig.blocked({RT}):
+    with fastsig.blocked({RT1}):
         pid = forked(lambda: interrupt(me))
         with pytest.raises(RuntimeError, match="from the handler"):
-            fastsig.sigwaitinfo({RT})
+            fastsig.sigwaitinfo({RT1})
         assert exit_code(pid) == 0
 
 
 @in_child(timeout=20)
 def test_waiter_reuses_its_buffer_and_returns_values() -> None:
     me = os.getpid()
-    waiter = fastsig.Waiter({RT}, max=8)
-    with fastsig.blocked({RT}):
-        fastsig.sigqueue_many(me, RT, range(12))
+    waiter = fastsig.Waiter({RT1}, max=8)
+    with fastsig.blocked({RT1}):
+        fastsig.sigqueue_many(me, RT1, range(12))
         assert waiter.wait_values(timeout=1) == list(range(8))
         assert [i.si_value for i in waiter.wait(timeout=1)] == list(range(8, 12))
 
@@ -192,16 +191,16 @@ def test_waiter_reuses_its_buffer_and_returns_values() -> None:
 @in_child(timeout=30)
 def test_exchange_plays_ping_pong_with_another_process() -> None:
     me, rounds = os.getpid(), 50
-    fastsig.pthread_sigmask(fastsig.SIG_BLOCK, {RT, USR1})
+    fastsig.pthread_sigmask(fastsig.SIG_BLOCK, {RT1, USR1})
 
     def echo() -> None:
         waiter = fastsig.Waiter({USR1}, max=1)
         for _ in range(rounds):
             value = waiter.wait_values(timeout=10)[0]
-            fastsig.sigqueue(me, RT, value * 2)
+            fastsig.sigqueue(me, RT1, value * 2)
 
     pid = forked(echo)
-    exchange = fastsig.Exchange(pid, USR1, {RT}, timeout=10)
+    exchange = fastsig.Exchange(pid, USR1, {RT1}, timeout=10)
     replies = [exchange.send_wait_value(i) for i in range(rounds - 1)]
     last = exchange.send_wait(rounds - 1)
     assert exit_code(pid) == 0

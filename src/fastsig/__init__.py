@@ -6,7 +6,11 @@
 * Wait: sigwait(), sigwaitinfo(), sigtimedwait(), sigwaitinfo_many(), Waiter,
   Exchange, signalfd().
 * Listen: Listener (handlers into a lock-free ring), on() / Dispatcher.
+* Event loops (asyncio, uvloop, trio, anyio): ``async for info in listener``,
+  cancel_on(), add_signal_handler() / remove_signal_handler().
 * Names: rt(), signum(), signame(), valid_signals(), strsignal().
+* Sources and supervisors: Timer, notify_fd() / stop_notify(), pidfd_open(),
+  forward(), set_pdeathsig() / get_pdeathsig(); ``python -m fastsig run``.
 
 The functions named like the stdlib ``signal`` module's are drop-in
 replacements whose results only add fields.
@@ -14,6 +18,7 @@ replacements whose results only add fields.
 
 from __future__ import annotations
 
+from ._async import CancelOn, add_signal_handler, cancel_on, remove_signal_handler
 from ._core import HAVE_PIDFD, HAVE_PTHREAD_SIGQUEUE, HAVE_SIGNALFD, SIG_BLOCK, SIG_SETMASK, SIG_UNBLOCK
 from ._errors import FastsigError, QueueFull, SignalBusy
 from ._listener import Dispatcher, Listener, Stats, listen, on
@@ -54,6 +59,7 @@ __all__ = [
     "sigwaitinfo_many", "strsignal", "valid_signals",
 ]
 __all__ += ["SenderPolicy"]  # reliability & trust (issue 5)
+__all__ += ["CancelOn", "add_signal_handler", "cancel_on", "remove_signal_handler"]
 
 # Linux-only calls exist only where the platform has them: hasattr() tells.
 if HAVE_SIGNALFD:
@@ -68,3 +74,26 @@ if HAVE_PIDFD:
     from ._ops import pidfd_send_signal
 
     __all__ += ["pidfd_send_signal"]
+
+# Kernel signal sources and the supervisor's tools, where the platform has them.
+from ._core import HAVE_PDEATHSIG, HAVE_PIDFD_OPEN, HAVE_SETSIG, HAVE_TIMER  # noqa: E402
+from ._forward import Forwarder, ForwardStats, forward  # noqa: E402
+
+__all__ += ["ForwardStats", "Forwarder", "forward"]
+
+if HAVE_TIMER:
+    from ._sources import Timer
+
+    __all__ += ["Timer"]
+if HAVE_SETSIG:
+    from ._sources import notify_fd, stop_notify
+
+    __all__ += ["notify_fd", "stop_notify"]
+if HAVE_PIDFD_OPEN:
+    from ._sources import pidfd_open
+
+    __all__ += ["pidfd_open"]
+if HAVE_PDEATHSIG:
+    from ._sources import get_pdeathsig, set_pdeathsig
+
+    __all__ += ["get_pdeathsig", "set_pdeathsig"]

@@ -2,8 +2,9 @@
 
     fastsig send PID SIG [--value V] [--count N]   queue signals with a payload
     fastsig listen SIG... [--json]                  print every delivery
-    fastsig demo pingpong|bulletproof               the seed article's demos
+    fastsig demo pingpong|bulletproof               two demos, the stdlib then fastsig
     fastsig bench [--quick] [--json] [--plot F]     fastsig vs the stdlib vs C
+    fastsig run [--forward SIGS] -- CMD ARGS...     a small init (see fastsig._supervise)
 
 Signals are named as kill(1) takes them: 10, USR1, SIGUSR1, usr1, RTMIN+3.
 An error is one line on stderr and a non-zero exit status.
@@ -12,6 +13,7 @@ An error is one line on stderr and a non-zero exit status.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -20,7 +22,9 @@ import sys
 import time
 from typing import Any, Dict, List, NoReturn, Optional, Sequence
 
-from . import _bench
+from . import _bench, _supervise
+from ._bench import Child, ChildFailed
+from ._bench.pingpong import pp_classic, pp_fastsig
 from ._listener import Listener
 from ._names import signame, signum
 from ._ops import sigqueue, sigqueue_many
@@ -118,13 +122,15 @@ def cmd_listen(args: argparse.Namespace) -> int:
                 stopped_by = "timeout"
             for info in records:
                 if info.si_signo in stops:
-                    stopped_by = signame(info.si_signo)
-                    break
+                    # What arrived with it is still shown: taken in one handler
+                    # entry, the stop (a lower signal) may come first.
+                    stopped_by = stopped_by or signame(info.si_signo)
+                    continue
                 counts[info.si_signo] += 1
                 rec = _record(info, wall_minus_mono)
                 print(json.dumps(rec) if args.json else _line(rec), flush=True)
                 if args.count and sum(counts.values()) >= args.count:
-                    stopped_by = "count"
+                    stopped_by = stopped_by or "count"
                     break
         dropped = sum(listener.dropped[s] for s in wanted)
     detail = ", ".join(f"{signame(s)}: {n}" for s, n in counts.items())
@@ -135,20 +141,32 @@ def cmd_listen(args: argparse.Namespace) -> int:
 
 # ---- demo -------------------------------------------------------------------
 
+# The classic process-group ping-pong: two processes in one group bounce
+# SIGUSR1/SIGUSR2 with kill(0, sig), Python handlers setting a flag that busy
+# loops wait for. It shows what the stdlib gives (no payload, so nothing says
+# which ping a pong answers, and the waiting burns CPU) against fastsig, whose
+# pong carries its ping's number back in one C call a round trip.
+
 def _demo_pingpong(rounds: int) -> None:
     for title, design in (
-        ("stdlib, the seed's design: Python handlers, busy loops, kill(0, sig) in a process group",
-         _bench.pp_seed),
+        ("stdlib, the classic process-group ping-pong: Python handlers, busy loops, kill(0, sig)",
+         pp_classic),
         ("fastsig: sigqueue carrying the round number + sigwaitinfo, one C call a round trip",
-         _bench.pp_fastsig),
+         pp_fastsig),
     ):
         print(title)
-        rtts = _bench._Child(design, rounds, 30.0, 5.0).result(60)
-        note = " (each pong carried its ping's number back)" if design is _bench.pp_fastsig else ""
+        rtts = Child(design, rounds, 30.0, 5.0).result(60)
+        note = " (each pong carried its ping's number back)" if design is pp_fastsig else ""
         lost = "none lost" if len(rtts) == rounds else f"stopped after {len(rtts)} of {rounds}"
         print(f"  {len(rtts)} pings, {len(rtts)} pongs, {lost}{note}; round trip median "
               f"{statistics.median(rtts) / 1000:.1f} us, max {max(rtts) / 1000:.1f} us", flush=True)
 
+
+# The bulletproof process: it survives SIGFPE sent to it, and still dies of
+# SIGHUP. The stdlib handler learns only that SIGFPE came; fastsig's records say
+# who sent it, with the full siginfo. The child reports each survival on the
+# ready pipe before the next SIGFPE is sent: a standard signal sent again while
+# the first is still pending would coalesce with it.
 
 def _bulletproof_child(use_fastsig: bool, ready: int) -> None:
     if use_fastsig:
@@ -156,11 +174,13 @@ def _bulletproof_child(use_fastsig: bool, ready: int) -> None:
             os.write(ready, b"r")
             for count, info in enumerate(listener, 1):
                 print(f"  survived SIGFPE #{count}: {info!r}", flush=True)
+                os.write(ready, b"s")
     else:
         def survive(signum: int, frame: object) -> None:
             survive.count += 1  # type: ignore[attr-defined]
             print(f"  survived SIGFPE #{survive.count} (the stdlib handler gets no sender, "  # type: ignore[attr-defined]
                   "no siginfo)", flush=True)
+            os.write(ready, b"s")
 
         survive.count = 0  # type: ignore[attr-defined]
         signal.signal(signal.SIGFPE, survive)
@@ -172,14 +192,15 @@ def _bulletproof_child(use_fastsig: bool, ready: int) -> None:
 def _demo_bulletproof() -> None:
     for use_fastsig in (False, True):
         print("fastsig Listener:" if use_fastsig else "stdlib signal.signal:", flush=True)
-        child = _bench._Child(_bulletproof_child, use_fastsig)
-        child.wait_ready(10)
-        for _ in range(3):
-            os.kill(child.pid, signal.SIGFPE)
-            time.sleep(0.1)
-        os.kill(child.pid, signal.SIGHUP)
-        _, status = os.waitpid(child.pid, 0)
-        child.kill()
+        with Child(_bulletproof_child, use_fastsig, ready=True) as child:
+            child.wait_ready(10)
+            for _ in range(3):
+                os.kill(child.pid, signal.SIGFPE)
+                child.wait_ready(10)
+            os.kill(child.pid, signal.SIGHUP)
+            with contextlib.suppress(ChildFailed):  # it dies without a result
+                child.result(10)
+        status = child.status or 0
         died = signal.Signals(os.WTERMSIG(status)).name if os.WIFSIGNALED(status) else "nothing"
         print(f"  after 3 x SIGFPE it was still running; SIGHUP ended it (died of {died})",
               flush=True)
@@ -223,12 +244,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+SECTIONS = [s.id for s in _bench.SECTIONS]
+
+
 def _sections(text: str) -> str:
     parts = text.split(",")
-    bad = [p for p in parts if p not in _bench.Params().sections]
+    bad = [p for p in parts if p not in SECTIONS]
     if bad:
-        raise argparse.ArgumentTypeError(
-            f"unknown section {bad[0]!r} ({', '.join(_bench.Params().sections)})")
+        raise argparse.ArgumentTypeError(f"unknown section {bad[0]!r} ({', '.join(SECTIONS)})")
     return text
 
 
@@ -261,10 +284,11 @@ def parser() -> argparse.ArgumentParser:
     listen.add_argument("--timeout", type=float, help="stop after this many seconds")
     listen.set_defaults(run=cmd_listen)
 
-    demo = sub.add_parser("demo", help="the seed article's demos, on the stdlib and on fastsig",
-                          description="pingpong: two processes exchanging signals, the stdlib "
-                                      "design then fastsig's. bulletproof: a process that "
-                                      "survives SIGFPE and still dies of SIGHUP.")
+    demo = sub.add_parser("demo", help="two signal demos, on the stdlib and on fastsig",
+                          description="pingpong: the classic process-group ping-pong, two "
+                                      "processes exchanging signals, the stdlib design then "
+                                      "fastsig's. bulletproof: a process that survives SIGFPE "
+                                      "and still dies of SIGHUP.")
     demo.add_argument("which", choices=["pingpong", "bulletproof"])
     demo.add_argument("--rounds", type=_positive, default=100, help="ping-pong rounds (100)")
     demo.set_defaults(run=cmd_demo)
@@ -288,9 +312,10 @@ def parser() -> argparse.ArgumentParser:
                        help="signals queued before a drain run (must fit RLIMIT_SIGPENDING)")
     bench.add_argument("--rounds", type=_positive, help="ping-pong rounds per run")
     bench.add_argument("--send-n", dest="send_n", type=_positive, help="sends per send-cost run")
-    bench.add_argument("--only", type=_sections, help="sections: flood,drain,pingpong,send")
+    bench.add_argument("--only", type=_sections, help="sections: " + ",".join(SECTIONS))
     bench.add_argument("--no-progress", action="store_true", help="no progress on stderr")
     bench.set_defaults(run=cmd_bench)
+    _supervise.add_parser(sub)
     return top
 
 
@@ -299,7 +324,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         status: int = args.run(args)
         return status
-    except (OSError, ValueError, TypeError, OverflowError, _bench.BenchError) as exc:
+    except (OSError, ValueError, TypeError, OverflowError, ChildFailed) as exc:
         text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).strip()
         first = text.splitlines()[0] if text else type(exc).__name__
         print(f"{PROG} {args.command}: error: {first}", file=sys.stderr)

@@ -8,6 +8,7 @@ the modules above it.
 
 from __future__ import annotations
 
+import os
 import struct
 from array import array
 from typing import Any, Dict, Iterator, List, Optional, Tuple
@@ -121,8 +122,8 @@ def pthread_sigqueue(thread_id: int, sig: int, value: int) -> None:
         raise _send_fail("pthread_sigqueue")
 
 
-def pidfd_send_signal(pidfd: int, sig: int, value: Optional[int]) -> None:
-    if lib.fs_pidfd_send_signal(pidfd, sig, value is not None, value or 0) < 0:
+def pidfd_send_signal(pidfd: int, sig: int, value: Optional[int], flags: int = 0) -> None:
+    if lib.fs_pidfd_send_signal(pidfd, sig, value is not None, value or 0, flags) < 0:
         raise _send_fail("pidfd_send_signal")
 
 
@@ -271,14 +272,118 @@ def handler_installed(sig: int) -> bool:
     return bool(lib.fs_handler_installed(sig))
 
 
+def release_held(mask: int) -> None:
+    """Unblock what the handler held back in the calling thread, of mask."""
+    lib.fs_release_held(mask)
+
+
+# ---- sources: POSIX timers, F_SETSIG, pidfd_open, the parent-death signal ----
+
+HAVE_TIMER = bool(FEATURES & lib.FS_HAVE_TIMER)
+HAVE_SETSIG = bool(FEATURES & lib.FS_HAVE_SETSIG)
+HAVE_PIDFD_OPEN = bool(FEATURES & lib.FS_HAVE_PIDFD_OPEN)
+HAVE_PDEATHSIG = bool(FEATURES & lib.FS_HAVE_PDEATHSIG)
+CLOCKS = {
+    "realtime": lib.FS_CLOCK_REALTIME,
+    "monotonic": lib.FS_CLOCK_MONOTONIC,
+    "boottime": lib.FS_CLOCK_BOOTTIME,
+    "process": lib.FS_CLOCK_PROCESS_CPUTIME,
+    "thread": lib.FS_CLOCK_THREAD_CPUTIME,
+}
+PIDFD_SCOPES = {
+    "thread": lib.FS_PIDFD_SIGNAL_THREAD,
+    "process": lib.FS_PIDFD_SIGNAL_THREAD_GROUP,
+    "group": lib.FS_PIDFD_SIGNAL_PROCESS_GROUP,
+}
+
+
+def timer_create(clock: int, sig: int, value: int, tid: int) -> int:
+    """A POSIX timer signalling sig (to thread tid, or the process if 0); its kernel id."""
+    timerid = ffi.new("int32_t *")
+    if lib.fs_timer_create(clock, sig, value, tid, timerid) < 0:
+        raise _fail("timer_create")
+    return int(timerid[0])
+
+
+def timer_settime(timerid: int, initial_ns: int, interval_ns: int) -> None:
+    if lib.fs_timer_settime(timerid, initial_ns, interval_ns) < 0:
+        raise _fail("timer_settime")
+
+
+def timer_gettime(timerid: int) -> Tuple[int, int]:
+    """(ns until the next expiry, 0 if disarmed; the interval in ns)."""
+    out = ffi.new("int64_t[2]")
+    if lib.fs_timer_gettime(timerid, out, out + 1) < 0:
+        raise _fail("timer_gettime")
+    return int(out[0]), int(out[1])
+
+
+def timer_getoverrun(timerid: int) -> int:
+    n = lib.fs_timer_getoverrun(timerid)
+    if n < 0:
+        raise _fail("timer_getoverrun")
+    return int(n)
+
+
+def timer_delete(timerid: int) -> None:
+    if lib.fs_timer_delete(timerid) < 0:
+        raise _fail("timer_delete")
+
+
+def notify_fd(fd: int, sig: int, tid: int) -> None:
+    if lib.fs_notify_fd(fd, sig, tid) < 0:
+        raise _fail("fcntl(F_SETSIG)")
+
+
+def stop_notify(fd: int) -> None:
+    if lib.fs_stop_notify(fd) < 0:
+        raise _fail("fcntl(F_SETSIG)")
+
+
+def pidfd_open(pid: int, thread: bool) -> int:
+    fd = lib.fs_pidfd_open(pid, thread)
+    if fd < 0:
+        raise _fail("pidfd_open")
+    return int(fd)
+
+
+def pidfd_open_errno(pid: int, thread: bool) -> int:
+    """0 if pidfd_open(pid, thread) works here (the fd is closed again), else its errno."""
+    fd = lib.fs_pidfd_open(pid, thread)
+    if fd < 0:
+        return int(ffi.errno)
+    os.close(fd)
+    return 0
+
+
+def pidfd_send_signal_errno(pidfd: int, sig: int, flags: int) -> int:
+    """The errno of a pidfd_send_signal() (0 if it worked), for probing the kernel."""
+    if lib.fs_pidfd_send_signal(pidfd, sig, 0, 0, flags) < 0:
+        return int(ffi.errno)
+    return 0
+
+
+def set_pdeathsig(sig: int) -> None:
+    if lib.fs_set_pdeathsig(sig) < 0:
+        raise _fail("prctl(PR_SET_PDEATHSIG)")
+
+
+def get_pdeathsig() -> int:
+    sig = ffi.new("int *")
+    if lib.fs_get_pdeathsig(sig) < 0:
+        raise _fail("prctl(PR_GET_PDEATHSIG)")
+    return int(sig[0])
+
+
 # ---- bench: the pure-C references of csrc/refbench.c ------------------------
 
 REF_SIGWAITINFO: int = lib.FS_REF_SIGWAITINFO
 REF_SIGNALFD: int = lib.FS_REF_SIGNALFD
 REF_HANDLER: int = lib.FS_REF_HANDLER
+REF_TAKE: int = lib.FS_REF_TAKE
 _REF_SENT_FIELDS = ("sent", "eagain", "start_ns", "end_ns")
 _REF_RECV_FIELDS = ("received", "unique", "out_of_order", "duplicates", "foreign",
-                    "first_ns", "last_ns", "end_ns")
+                    "first_ns", "last_ns", "end_ns", "start_ns")
 
 
 def ref_flood(pid: int, sig: int, n: int, end_sig: int, glibc: bool = False) -> Dict[str, int]:

@@ -10,10 +10,20 @@ Rules worth knowing:
 * One Listener per signal: listening to a signal another live Listener holds
   raises SignalBusy. Open one Listener for several signals instead.
 * Standard signals (1-31) coalesce in the kernel while pending; real-time
-  signals queue. For real-time signals ``delivered == read + dropped +
-  pending`` exactly (see stats()).
-* A full ring drops the new record and counts it in ``dropped``; it never
-  blocks a handler and never overwrites an unread record.
+  signals queue. ``delivered == read + dropped + pending`` exactly (see
+  stats()).
+* One handler entry records many deliveries: after its own, the handler takes
+  the further signals of the Listener pending for its thread or the process
+  (rt_sigtimedwait, zero timeout, the kernel's order, at most 256, while the
+  ring has room), which saves the kernel a signal frame for each. Records
+  taken in one entry share its ``tid`` and ``time_ns``. The Listener's
+  signals are blocked while its handler runs. With chain=True, and for
+  SIGSEGV/SIGBUS/SIGILL/SIGFPE, every delivery is an entry of its own.
+* A full ring drops a new real-time record and counts it in ``dropped``; it
+  never blocks a handler and never overwrites an unread record. A standard
+  signal is never dropped: the latest one of each that found the ring full is
+  kept and returned with the next read, after the records that were in the
+  ring before it (a second one before that read replaces it, counted once).
 * Backpressure instead of loss on the reader's own thread: the kernel runs
   every pending handler before the interrupted thread executes another
   instruction, so a flooded reader could never drain. When the handler runs on
@@ -44,10 +54,12 @@ Rules worth knowing:
 
 from __future__ import annotations
 
-import asyncio
 import collections
+import errno
 import logging
+import os
 import threading
+import weakref
 from typing import (
     AsyncIterator,
     Callable,
@@ -59,11 +71,13 @@ from typing import (
     List,
     NamedTuple,
     Optional,
+    Set,
     Union,
 )
 
 from . import _core
 from ._errors import SignalBusy
+from ._eventloop import Future, Loop, running_loop
 from ._names import SignalSet, catchable, signame, valid_signals
 from ._ops import _batch_size, _deadline, _int, _remaining, pthread_sigmask, timeout_ns
 from ._siginfo import SigInfo, from_batch
@@ -109,6 +123,8 @@ class Listener:
         accept: Optional[SenderPolicy] = None,
     ) -> None:
         self._ring: Optional[_core.Ring] = None
+        self._closing = False  # close() began: no new reads
+        self._detached = False  # the previous actions are back
         if accept is not None and not isinstance(accept, SenderPolicy):
             raise TypeError(f"accept must be a SenderPolicy or None, not {type(accept).__name__}")
         self._policy = accept
@@ -123,9 +139,13 @@ class Listener:
             raise ValueError(f"capacity must be a power of two in 2..{MAX_CAPACITY}, not {capacity}")
         self._batch_size = _batch_size(batch)
         self._signals = frozenset(numbers)
+        self._mask = sum(1 << (sig - 1) for sig in numbers)
         self._local = threading.local()
         self._cond = threading.Condition()
-        self._users = 0
+        # Who still uses the ring, which close() frees only once nobody does:
+        # reads in progress per thread, and async waiters per event loop.
+        self._users: Counter[int] = collections.Counter()
+        self._loops: Dict[Loop, Set[Future]] = {}
         self._final: Dict[int, Stats] = {}
         self._pending: Deque[SigInfo] = collections.deque()
         ring = _core.Ring(capacity)
@@ -134,13 +154,14 @@ class Listener:
                 try:
                     ring.attach(sig, _core.CHAIN if chain else 0)
                 except OSError as exc:
-                    if exc.errno == 16:  # EBUSY
+                    if exc.errno == errno.EBUSY:
                         raise SignalBusy(f"{signame(sig)} already has a live Listener") from None
                     raise
         except BaseException:
             ring.free()  # detaches what was attached: nothing is left half-installed
             raise
         self._ring = ring
+        _live.add(self)
 
     # -- reading -----------------------------------------------------------
 
@@ -150,13 +171,21 @@ class Listener:
 
     @property
     def closed(self) -> bool:
-        return self._ring is None
+        if self._closing:
+            self._release_held()
+        return self._closing
+
+    def _release_held(self) -> None:
+        # A thread held back while it was not reading, when another thread
+        # closed us, still blocks the signal: only it can unblock it, and it
+        # does so here, the next time it looks at the Listener.
+        _core.release_held(self._mask)
 
     def fileno(self) -> int:
         """An fd that becomes readable when records arrive after drain() or
         wait() found the ring empty. Poll it, then call drain()."""
         ring = self._ring
-        if ring is None:
+        if ring is None or self._closing:
             raise ValueError("operation on a closed Listener")
         return ring.fd
 
@@ -217,30 +246,69 @@ class Listener:
                 return
             yield from records
 
-    # -- asyncio -----------------------------------------------------------
+    # -- asyncio, trio, anyio -------------------------------------------------
 
     async def wait_async(self, max: Optional[int] = None) -> List[SigInfo]:
         """The next batch, awaited through the event loop's add_reader on
-        fileno(): works with the default loop and with uvloop."""
-        loop = asyncio.get_running_loop()
+        fileno(): works under asyncio (its default loop and uvloop), trio and
+        anyio (either backend), from any number of tasks at once. A cancelled
+        wait takes no record: the next read returns it. Raises
+        StopAsyncIteration once the Listener is closed (by another task or
+        thread, too)."""
+        loop = running_loop()
         while True:
+            if self.closed:
+                raise StopAsyncIteration
             records = self.drain(max)
             if records:
                 return records
             ready = loop.create_future()
-
-            def on_ready(ready: asyncio.Future[None] = ready) -> None:
-                if not ready.done():
-                    ready.set_result(None)
-
-            fd = self.fileno()
-            loop.add_reader(fd, on_ready)
+            self._add_waiter(loop, ready)
             try:
                 await ready
             finally:
-                loop.remove_reader(fd)
-            if self.closed:
-                raise StopAsyncIteration
+                self._remove_waiter(loop, ready)
+
+    # One add_reader per loop, shared by every task of that loop that waits:
+    # a second add_reader on the same fd would replace the first's callback.
+
+    def _add_waiter(self, loop: Loop, ready: Future) -> None:
+        with self._cond:
+            if self._closing or self._ring is None:
+                ready.set_result(None)
+                return
+            waiters = self._loops.get(loop)
+            if waiters is None:
+                waiters = self._loops[loop] = set()
+                loop.add_reader(self._ring.fd, self._on_readable, loop)
+            waiters.add(ready)
+
+    def _on_readable(self, loop: Loop) -> None:
+        with self._cond:
+            for ready in self._loops.get(loop, ()):
+                _set_done(ready)
+
+    def _remove_waiter(self, loop: Loop, ready: Future) -> None:
+        with self._cond:
+            waiters = self._loops.get(loop)
+            if waiters is None:
+                return
+            waiters.discard(ready)
+            if not waiters:
+                del self._loops[loop]
+                if self._ring is not None:
+                    loop.remove_reader(self._ring.fd)
+            self._free_if_unused()
+
+    def _wake_async_waiters(self) -> None:
+        """Under _cond: finish every pending wait_async(), in its own loop."""
+        for loop, waiters in list(self._loops.items()):
+            for ready in waiters:
+                try:
+                    loop.call_soon_threadsafe(_set_done, ready)
+                except RuntimeError:  # that loop is closed: nobody will wait
+                    self._loops.pop(loop, None)
+                    break
 
     def __aiter__(self) -> AsyncIterator[SigInfo]:
         return self
@@ -258,7 +326,7 @@ class Listener:
         """Counters per signal; after close(), the final ones."""
         with self._cond:
             ring = self._ring
-            if ring is None:
+            if ring is None or self._detached:
                 return dict(self._final)
             return self._counts(ring)
 
@@ -279,23 +347,33 @@ class Listener:
     # -- lifetime ----------------------------------------------------------
 
     def close(self) -> None:
-        """Restore the previous actions, wake any waiter, free the ring."""
+        """Restore the previous actions, wake every waiter, free the ring.
+
+        Works from any thread, a signal handler, a callback or an async task.
+        Readers in other threads leave first, letting in what their threads
+        held back while fastsig's handler can still record it; a read that
+        this close() interrupted in the calling thread (a handler runs inside
+        one) finishes on a ring that is freed as it leaves. If close() itself
+        is interrupted (Ctrl-C while it waits), call it again to finish."""
         with self._cond:
             ring = self._ring
-            if ring is None or self._closing:
+            if ring is None:
                 return
-            self._closing = True
-            # Readers leave first, letting in what their threads held back
-            # while our handler can still record it; then the old actions return.
-            ring.shutdown()
-            while self._users:
+            if not self._closing:
+                self._closing = True
+                ring.shutdown()
+                self._wake_async_waiters()
+            me = threading.get_ident()
+            while any(tid != me for tid in self._users):
                 ring.interrupt()
                 self._cond.wait(0.01)
-            for sig in self._signals:
-                ring.detach(sig)
-            self._final = self._counts(ring)
-            self._ring = None
-        ring.free()
+            if not self._detached:
+                for sig in self._signals:
+                    ring.detach(sig)
+                self._final = self._counts(ring)
+                self._detached = True
+            self._free_if_unused()
+        self._release_held()
 
     def __enter__(self) -> Listener:
         return self
@@ -313,8 +391,6 @@ class Listener:
 
     # -- internals ---------------------------------------------------------
 
-    _closing = False
-
     def _batch(self, max: Optional[int]) -> tuple[_core.Batch, int]:
         limit = self._batch_size if max is None else _batch_size(max)
         batch: Optional[_core.Batch] = getattr(self._local, "batch", None)
@@ -323,17 +399,60 @@ class Listener:
         return batch, limit
 
     def _acquire(self) -> _core.Ring:
+        # Count this thread in before looking at the ring: a signal handler
+        # that closes the Listener between the two then leaves the ring to us.
+        me = threading.get_ident()
         with self._cond:
-            if self._ring is None or self._closing:
+            self._users[me] += 1
+            ring = self._ring
+            if ring is None or self._closing:
+                self._leave(me)
+                self._release_held()
                 raise ValueError("operation on a closed Listener")
-            self._users += 1
-            return self._ring
+            return ring
 
     def _release(self) -> None:
         with self._cond:
-            self._users -= 1
-            if not self._users:
-                self._cond.notify_all()
+            self._leave(threading.get_ident())
+
+    def _leave(self, me: int) -> None:
+        """Under _cond: one read of thread `me` is over."""
+        self._users[me] -= 1
+        if self._users[me] <= 0:
+            del self._users[me]
+        if self._closing:  # only close() waits on _cond
+            self._cond.notify_all()
+        self._free_if_unused()
+
+    def _free_if_unused(self) -> None:
+        """Under _cond: free a detached ring once no read or waiter uses it."""
+        ring = self._ring
+        if ring is None or not self._detached or self._users or self._loops:
+            return
+        self._ring = None
+        ring.free()
+
+    def _after_fork_in_child(self) -> None:
+        # The threads that were reading or holding _cond do not exist here.
+        self._cond = threading.Condition()
+        self._users.clear()
+        self._loops.clear()
+
+
+def _set_done(ready: Future) -> None:
+    if not ready.done():
+        ready.set_result(None)
+
+
+_live: weakref.WeakSet[Listener] = weakref.WeakSet()
+
+
+def _reset_after_fork() -> None:
+    for listener in list(_live):
+        listener._after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 class Dispatcher:

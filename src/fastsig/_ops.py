@@ -233,16 +233,38 @@ def _pthread_sigqueue_checked(thread_id: int, sig: SignalLike, value: int = 0) -
     _core.pthread_sigqueue(_thread(thread_id, "pthread_sigqueue"), signum(sig), _value(value))
 
 
-def pidfd_send_signal(pidfd: int, sig: SignalLike, value: Optional[int] = None) -> None:
+def pidfd_send_signal(pidfd: int, sig: SignalLike, value: Optional[int] = None, *,
+                      scope: Optional[str] = None) -> None:
     """Signal the process behind a pidfd (race-free against pid reuse).
 
     Without a value the signal arrives as from kill() (SI_USER); with one it
-    carries SI_QUEUE info and the value, as from sigqueue().
+    carries SI_QUEUE info and the value, as from sigqueue(). ``scope`` (Linux
+    6.9+) picks who gets it: "thread" the pidfd's thread only, "process" its
+    whole process, "group" its process group; None follows the pidfd (a
+    thread pidfd from pidfd_open(..., thread=True) signals that thread). A
+    kernel without scopes raises NotImplementedError saying so.
     """
     fd = _int("pidfd", pidfd)
     if fd < 0:
         raise ValueError(f"pidfd must be >= 0, not {fd}")
-    _core.pidfd_send_signal(fd, signum_or_probe(sig), None if value is None else _value(value))
+    flags = 0
+    if scope is not None:
+        flags = _core.PIDFD_SCOPES.get(scope, 0) if isinstance(scope, str) else 0
+        if not flags:
+            raise ValueError(f"scope must be None, 'thread', 'process' or 'group', not {scope!r}")
+    number = signum_or_probe(sig)
+    checked = None if value is None else _value(value)
+    try:
+        _core.pidfd_send_signal(fd, number, checked, flags)
+    except OSError as exc:
+        # Unknown flags are the kernel's first EINVAL, before it looks at the
+        # fd: a bad fd then tells whether the scopes exist at all.
+        if flags and exc.errno == errno.EINVAL and \
+                _core.pidfd_send_signal_errno(-1, 0, flags) == errno.EINVAL:
+            raise NotImplementedError(
+                f"pidfd_send_signal: scope={scope!r} needs PIDFD_SIGNAL_* scopes (Linux 6.9+), "
+                "which this kernel lacks") from None
+        raise
 
 
 # ---- masks -----------------------------------------------------------------
@@ -275,13 +297,17 @@ def sigprocmask(how: int, mask: SignalSet) -> Set[Union[signal.Signals, int]]:
 
 @contextlib.contextmanager
 def blocked(sigs: SignalSet) -> Iterator[None]:
-    """Block sigs in the calling thread for the with-block, then restore the
-    previous mask exactly, on an exception too."""
-    old = _core.pthread_sigmask(_core.SIG_BLOCK, mask_of(sigs))
+    """Block sigs in the calling thread for the with-block, then unblock the
+    ones it blocked, on an exception too. Only those: what was blocked before
+    stays blocked, and every other change made inside (fastsig's own release
+    of held-back signals, say) stays as it is."""
+    mask = mask_of(sigs)
+    old = _core.pthread_sigmask(_core.SIG_BLOCK, mask)
     try:
         yield
     finally:
-        _core.pthread_sigmask(_core.SIG_SETMASK, old)
+        if mask & ~old:
+            _core.pthread_sigmask(_core.SIG_UNBLOCK, mask & ~old)
 
 
 # ---- waiting ---------------------------------------------------------------

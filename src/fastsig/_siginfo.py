@@ -128,12 +128,19 @@ _VALUE_CODES = frozenset({SiCode.SI_QUEUE, SiCode.SI_TIMER, SiCode.SI_MESGQ, SiC
 _INT_SHIFT = 32 if sys.byteorder == "big" and _core.POINTER_BITS == 64 else 0
 
 
+# An fd's F_SETSIG (notify_fd) makes any other signal carry fd readiness,
+# with the POLL_* codes; SIGTRAP and SIGSYS have codes of their own.
+_OWN_CODES = frozenset(int(s) for s in (signal.SIGTRAP, getattr(signal, "SIGSYS", signal.SIGTRAP)))
+
+
 def code_enum(signo: int, code: int) -> Union[enum.IntEnum, int]:
     """si_code as its enum member (SiCode, CldCode, SegvCode, ...), else the int."""
     try:
         if code <= 0 or code == SiCode.SI_KERNEL:
             return SiCode(code)
-        return _SIGNAL_CODE_ENUMS[signo](code)
+        if signo in _OWN_CODES:
+            return code
+        return _SIGNAL_CODE_ENUMS.get(signo, PollCode)(code)
     except (KeyError, ValueError):
         return code
 

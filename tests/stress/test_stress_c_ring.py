@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 
-C_TESTS = Path(__file__).resolve().parent.parent / "c"
+from support import ROOT
+
+C_TESTS = ROOT / "tests" / "c"
 
 
 @pytest.mark.skipif(not (shutil.which("make") and (shutil.which("cc") or shutil.which("gcc"))),
                     reason="needs make and a C compiler")
-@pytest.mark.skipif(not (C_TESTS.parent.parent / "csrc" / "ring.c").exists(), reason="no source tree")
+@pytest.mark.skipif(not (ROOT / "csrc" / "ring.c").exists(), reason="no source tree")
 def test_ring_c_program(tmp_path: Path) -> None:
     proc = subprocess.run(["make", "--no-print-directory", "-C", str(C_TESTS), "plain", f"OUT={tmp_path}"],
                           capture_output=True, text=True, timeout=180)

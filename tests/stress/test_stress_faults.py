@@ -13,50 +13,39 @@ import signal
 import subprocess
 import sys
 import threading
-import traceback
 
 import pytest
 
 import fastsig
-from conftest import in_child
-from stress._stress import (
+from support import (
+    RT1,
+    RT2,
     HandlerThread,
     collect,
+    exit_code,
     fork_sender,
+    forked,
+    in_child,
     isolate_sigpending,
     proc_status,
-    reap,
     scaled,
 )
-
-RT1 = fastsig.rt(1)
-RT2 = fastsig.rt(2)
 
 
 def _bit(sig: int) -> int:
     return 1 << (sig - 1)
 
 
-def _forked_check(listener: fastsig.Listener) -> int:
-    """Fork now; the child checks it starts with an empty ring of its own."""
-    pid = os.fork()
-    if pid:
-        return pid
-    code = 1
-    try:
-        assert listener.drain() == []
-        assert listener.stats()[RT1] == fastsig.Stats(0, 0, 0)
-        # Blocked here: they stay pending. The parent's flood shares our uid's
-        # pending quota, so the queue may be full for a moment.
-        fastsig.sigqueue_many(os.getpid(), RT1, range(10), timeout=20)
-        fastsig.pthread_sigmask(fastsig.SIG_UNBLOCK, [RT1])
-        assert listener.drain_values() == list(range(10))
-        assert listener.stats()[RT1] == fastsig.Stats(10, 0, 10)
-        code = 0
-    except BaseException:  # noqa: BLE001 - the parent sees the exit code
-        traceback.print_exc()
-    finally:
-        os._exit(code)
+def _starts_empty(listener: fastsig.Listener) -> None:
+    """In a child forked during a flood: an empty ring of its own."""
+    assert listener.drain() == []
+    assert listener.stats()[RT1] == fastsig.Stats(0, 0, 0)
+    # Blocked here: they stay pending. The parent's flood shares our uid's
+    # pending quota, so the queue may be full for a moment.
+    fastsig.sigqueue_many(os.getpid(), RT1, range(10), timeout=20)
+    fastsig.pthread_sigmask(fastsig.SIG_UNBLOCK, [RT1])
+    assert listener.drain_values() == list(range(10))
+    assert listener.stats()[RT1] == fastsig.Stats(10, 0, 10)
 
 
 @in_child(timeout=90)
@@ -72,9 +61,9 @@ def test_fork_during_flood_child_starts_empty_parent_untouched() -> None:
             assert batch, "the flood stopped arriving"
             got.extend(batch)
             if len(children) < 3 and len(got) >= (len(children) + 1) * n // 4:
-                children.append(_forked_check(listener))  # while handlers run
-        assert reap(sender) == 0
-        assert [reap(pid) for pid in children] == [0] * len(children) and children
+                children.append(forked(lambda: _starts_empty(listener)))  # while handlers run
+        assert exit_code(sender) == 0
+        assert [exit_code(pid) for pid in children] == [0] * len(children) and children
         assert got == list(range(n))
         assert listener.stats()[RT1] == fastsig.Stats(n, 0, n)
 
@@ -101,7 +90,7 @@ def test_close_during_flood_hands_the_rest_to_the_previous_disposition() -> None
         listener.close()  # handlers are running on four threads meanwhile
         assert signal.getsignal(RT1) == signal.SIG_IGN
         assert not fastsig._core.handler_installed(RT1)
-        assert reap(sender) == 0  # the rest went to SIG_IGN; we are alive
+        assert exit_code(sender) == 0  # the rest went to SIG_IGN; we are alive
         reader.join(10)
         assert blocked_waiter_done.is_set()
     # Signals after close take the previous disposition: ignored, not fatal.
@@ -131,7 +120,7 @@ def test_close_after_a_flood_on_the_readers_own_thread_does_not_kill() -> None:
     with fastsig.Listener([RT1], capacity=64) as listener:
         assert listener.drain() == []  # this thread is now the reader
         sender = fork_sender(os.getpid(), RT1, range(n))  # lands on this very thread
-        assert reap(sender) == 0
+        assert exit_code(sender) == 0
     final = listener.stats()[RT1]
     assert final.delivered == final.read + final.dropped + final.pending
     assert signal.getsignal(RT1) == signal.SIG_DFL
@@ -148,7 +137,7 @@ def test_close_from_another_thread_leaves_no_signal_blocked_in_the_reader() -> N
     listener = fastsig.Listener([RT1], capacity=64)
     assert listener.drain() == []  # this thread is now the reader
     sender = fork_sender(os.getpid(), RT1, range(scaled(5000)))
-    assert reap(sender) == 0
+    assert exit_code(sender) == 0
     closer = threading.Thread(target=listener.close)
     closer.start()
     closer.join(10)
@@ -210,7 +199,7 @@ def test_exec_child_gets_the_blocked_mask_and_default_handlers(spawn: str) -> No
         os.close(write_fd)
         with os.fdopen(read_fd) as out:
             text = out.read()
-        assert (proc.wait(timeout=10) if proc else reap(pid, timeout=10)) == 0
+        assert (proc.wait(timeout=10) if proc else exit_code(pid, timeout=10)) == 0
     child = dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
     blocked, caught, ignored = (int(child[k], 16) for k in ("SigBlk", "SigCgt", "SigIgn"))
     assert blocked == mine and blocked & _bit(RT2) and blocked & _bit(signal.SIGTERM)
@@ -304,7 +293,7 @@ def test_wake_fd_full_loses_no_record() -> None:
         os.write(fd, (2**64 - 2).to_bytes(8, sys.byteorder))  # eventfd at its maximum
         sender = fork_sender(os.getpid(), RT1, range(n))
         got = collect(lambda: listener.wait_values(timeout=0.5), n, timeout=30)
-        assert reap(sender) == 0
+        assert exit_code(sender) == 0
         assert got == list(range(n))
         assert listener.stats()[RT1] == fastsig.Stats(n, 0, n)
 

@@ -1,6 +1,6 @@
 """Load: floods of real signals from real processes, many threads, a stalled
 reader and a bounded soak. Every test runs in a forked child with a timeout;
-counts scale with FASTSIG_STRESS_SCALE (see _stress.py)."""
+counts scale with FASTSIG_STRESS_SCALE (see tests/support.py)."""
 
 from __future__ import annotations
 
@@ -11,23 +11,23 @@ import threading
 import time
 
 import fastsig
-from conftest import in_child
-from stress._stress import (
+from support import (
+    RT1,
+    RT2,
     SOAK_SECONDS,
     HandlerThread,
     collect,
+    exit_code,
     fd_count,
     fork_sender,
+    in_child,
     isolate_sigpending,
-    reap,
     rss_kib,
     scaled,
     tag,
     untag,
 )
 
-RT1 = fastsig.rt(1)
-RT2 = fastsig.rt(2)
 MILLION = scaled(1_000_000)
 
 
@@ -41,7 +41,7 @@ def test_million_signals_through_the_ring_in_order() -> None:
         assert listener.drain() == []  # this thread is now the reader
         sender = fork_sender(os.getpid(), RT1, range(MILLION))
         got = collect(lambda: listener.wait_values(timeout=0.5, max=1 << 16), MILLION)
-        assert reap(sender) == 0
+        assert exit_code(sender) == 0
         assert len(got) == MILLION and got == list(range(MILLION))
         assert listener.stats()[RT1] == fastsig.Stats(delivered=MILLION, dropped=0, read=MILLION)
 
@@ -53,7 +53,7 @@ def test_million_signals_through_sigwaitinfo_many_in_order() -> None:
         waiter = fastsig.Waiter([RT1], max=4096)
         sender = fork_sender(os.getpid(), RT1, range(MILLION))
         got = collect(lambda: waiter.wait_values(timeout=0.5), MILLION)
-        assert reap(sender) == 0
+        assert exit_code(sender) == 0
         assert got == list(range(MILLION))
         assert fastsig.sigtimedwait([RT1], 0) is None  # nothing extra
 
@@ -68,7 +68,7 @@ def test_four_senders_at_once_each_in_order() -> None:
                    for k in range(4)]
         # Values only (the sender is in the value's high bits): the fastest reader.
         got = collect(lambda: listener.wait_values(timeout=0.5, max=1 << 14), 4 * per_sender)
-        assert [reap(pid) for pid in senders] == [0] * 4
+        assert [exit_code(pid) for pid in senders] == [0] * 4
         stats = listener.stats()[RT1]
     by_sender: dict[int, list[int]] = collections.defaultdict(list)
     for value in got:
@@ -102,10 +102,7 @@ def test_eight_threads_queueing_to_themselves_no_torn_or_lost_record() -> None:
         for worker in workers:
             worker.start()
         start.wait()
-        records: list[fastsig.SigInfo] = []
-        deadline = time.monotonic() + 60
-        while len(records) < threads_n * per_thread and time.monotonic() < deadline:
-            records.extend(listener.wait(timeout=0.5))
+        records = collect(lambda: listener.wait(timeout=0.5), threads_n * per_thread)
         for worker in workers:
             worker.join()
         records.extend(listener.drain())
@@ -133,11 +130,8 @@ def test_two_signals_flooding_eight_threads_nested_handlers_lose_nothing() -> No
     with fastsig.Listener([RT1, RT2], capacity=1 << 17) as listener, \
             HandlerThread([RT1, RT2], count=8) as handlers:
         senders = [fork_sender(os.getpid(), RT1, range(n)), fork_sender(os.getpid(), RT2, range(n))]
-        records: list[fastsig.SigInfo] = []
-        deadline = time.monotonic() + 90
-        while len(records) < 2 * n and time.monotonic() < deadline:
-            records.extend(listener.wait(timeout=0.5, max=1 << 14))
-        assert [reap(pid) for pid in senders] == [0, 0]
+        records = collect(lambda: listener.wait(timeout=0.5, max=1 << 14), 2 * n, timeout=90)
+        assert [exit_code(pid) for pid in senders] == [0, 0]
         stats = listener.stats()
         handler_tids = set(handlers.native_ids)
     assert stats == {RT1: fastsig.Stats(n, 0, n), RT2: fastsig.Stats(n, 0, n)}
@@ -169,7 +163,7 @@ def test_stalled_reader_counts_drops_exactly_then_recovers() -> None:
     with fastsig.Listener([RT1], capacity=capacity) as listener, HandlerThread([RT1]):
         # The reader does not read while the flood runs on the handler thread.
         sender = fork_sender(os.getpid(), RT1, range(n))
-        assert reap(sender) == 0
+        assert exit_code(sender) == 0
         # The sender is done; wait until the kernel's queue has been delivered.
         deadline = time.monotonic() + 30
         while listener.stats()[RT1].delivered < n and time.monotonic() < deadline:
@@ -181,7 +175,7 @@ def test_stalled_reader_counts_drops_exactly_then_recovers() -> None:
         # Recovery: the same ring takes a second burst whole.
         more = capacity - 1
         sender = fork_sender(os.getpid(), RT1, range(n, n + more))
-        assert reap(sender) == 0
+        assert exit_code(sender) == 0
         assert listener.drain_values(max=capacity) == list(range(n, n + more))
         assert listener.stats()[RT1] == fastsig.Stats(n + more, n - capacity, capacity + more)
 
@@ -197,7 +191,7 @@ def test_soak_mixed_traffic_memory_flat_no_fd_leak() -> None:
         with fastsig.Listener([RT1, "USR1"], capacity=4096) as listener, HandlerThread([RT1]):
             sender = fork_sender(os.getpid(), RT1, range(burst))
             got = collect(lambda: listener.wait_values(timeout=0.2), burst, timeout=30)
-            assert reap(sender) == 0 and got == list(range(burst))
+            assert exit_code(sender) == 0 and got == list(range(burst))
         seen = []
         with fastsig.on([RT2], lambda info: seen.append(info.si_value)):
             fastsig.sigqueue_many(os.getpid(), RT2, range(100))
