@@ -70,9 +70,8 @@ int fs_pthread_sigqueue(unsigned long thread, int sig, int64_t value);
 int fs_pidfd_send_signal(int pidfd, int sig, int with_value, int64_t value,
                          unsigned flags);
 int fs_raise(int sig);
-/* Issue 2, the send fast path (pyfast.c): sets module._sigqueue_fast, a CPython
- * builtin wired to module._sigqueue_checked and module._raise_send_error. */
-int fs_py_export(const char *module);
+/* The address of the fs_api table below, for the extension fastsig._fast. */
+uintptr_t fs_api_address(void);
 
 /* Masks (ops.c). */
 int fs_pthread_sigmask(int how, uint64_t set, uint64_t *old);
@@ -140,6 +139,28 @@ int fs_set_pdeathsig(int sig);
 int fs_get_pdeathsig(int *sig);
 
 /* cdef-end */
+
+/* The core as the CPython extension fastsig._fast (csrc/python/_fast.c) sees
+ * it: the functions of its per-call hot paths. The Python layer hands the
+ * extension this table's address at import, so the core is compiled once, into
+ * the cffi module, and both modules share its state (the identity cache). */
+typedef struct fs_api {
+    size_t size;  /* sizeof(fs_api) where the table was filled */
+    int (*sigqueue)(int32_t pid, int sig, int64_t value);
+    int (*kill)(int32_t pid, int sig);
+    int (*raise_signal)(int sig);
+    int (*pthread_kill)(unsigned long thread, int sig);
+    int (*pthread_sigqueue)(unsigned long thread, int sig, int64_t value);
+    int (*tgsigqueue)(int32_t tid, int sig, int64_t value);  /* by kernel thread id */
+    int (*pthread_sigmask)(int how, uint64_t set, uint64_t *old);
+    int (*sigpending)(uint64_t *set);
+    int (*sigwaitinfo_many)(uint64_t set, fs_info *out, int max, int64_t timeout_ns);
+    int (*exchange_once)(const fs_exchange *x, fs_info *out);
+    int (*signalfd_read)(int fd, void *scratch, size_t scratch_len, fs_info *out);
+    size_t (*signalfd_record_size)(void);
+} fs_api;
+
+int fs_tgsigqueue(int32_t tid, int sig, int64_t value);
 
 /* bench: the pure-C references of the benchmark, built into the same module. */
 #include "refbench.h"

@@ -19,11 +19,15 @@
  * and the kernel checks permission against the real credentials. */
 static _Atomic int32_t self_pid;
 static _Atomic uint32_t self_uid;
+/* The calling thread's kernel id, 0 until fs_tgsigqueue() needs it; the
+ * thread that forks gets a new one in the child, where this runs. */
+static _Thread_local int32_t self_tid;
 
 static void refresh_identity(void)
 {
     atomic_store(&self_pid, (int32_t)getpid());
     atomic_store(&self_uid, (uint32_t)getuid());
+    self_tid = 0;
 }
 
 __attribute__((constructor)) static void ops_init(void)
@@ -270,6 +274,27 @@ int fs_pthread_sigqueue(unsigned long thread, int sig, int64_t value)
 #endif
 }
 
+/* pthread_sigqueue() by the thread's kernel id (0: the calling thread): glibc's
+ * own spends a getpid() and a getuid() per call on the sender fields, which the
+ * cache above holds. */
+int fs_tgsigqueue(int32_t tid, int sig, int64_t value)
+{
+#if defined(FS_HAVE_RT_SIGQUEUEINFO) && defined(SYS_rt_tgsigqueueinfo)
+    siginfo_t si;
+    if (tid == 0) {
+        if (self_tid == 0)
+            self_tid = FS_GETTID();
+        tid = self_tid;
+    }
+    queued_siginfo(&si, sig, value);
+    return (int)syscall(SYS_rt_tgsigqueueinfo, (pid_t)atomic_load(&self_pid), (pid_t)tid, sig, &si);
+#else
+    (void)tid; (void)sig; (void)value;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
 /* flags: 0 or one FS_PIDFD_SIGNAL_* scope (Linux 6.9+; older kernels: EINVAL). */
 int fs_pidfd_send_signal(int pidfd, int sig, int with_value, int64_t value, unsigned flags)
 {
@@ -427,3 +452,26 @@ int fs_signalfd_read(int fd, void *scratch, size_t scratch_len, fs_info *out)
     return -1;
 }
 #endif
+
+/* ---- the table for fastsig._fast ---------------------------------------- */
+
+static const fs_api api = {
+    sizeof(fs_api),
+    fs_sigqueue,
+    fs_kill,
+    fs_raise,
+    fs_pthread_kill,
+    fs_pthread_sigqueue,
+    fs_tgsigqueue,
+    fs_pthread_sigmask,
+    fs_sigpending,
+    fs_sigwaitinfo_many,
+    fs_exchange_once,
+    fs_signalfd_read,
+    fs_signalfd_record_size,
+};
+
+uintptr_t fs_api_address(void)
+{
+    return (uintptr_t)&api;
+}

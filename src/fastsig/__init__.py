@@ -22,7 +22,7 @@ from ._async import CancelOn, add_signal_handler, cancel_on, remove_signal_handl
 from ._core import HAVE_PIDFD, HAVE_PTHREAD_SIGQUEUE, HAVE_SIGNALFD, SIG_BLOCK, SIG_SETMASK, SIG_UNBLOCK
 from ._errors import FastsigError, QueueFull, SignalBusy
 from ._listener import Dispatcher, Listener, Stats, listen, on
-from ._names import SIGRTMAX, SIGRTMIN, rt, signame, signum, strsignal, valid_signals
+from ._names import SIGRTMAX, SIGRTMIN, rt, signame, signum
 from ._ops import (
     Exchange,
     Waiter,
@@ -40,6 +40,8 @@ from ._ops import (
     sigwait,
     sigwaitinfo,
     sigwaitinfo_many,
+    strsignal,
+    valid_signals,
 )
 from ._siginfo import BusCode, CldCode, FpeCode, IllCode, PollCode, SegvCode, SiCode, SigInfo, code_name
 from ._trust import SenderPolicy  # reliability & trust (issue 5)

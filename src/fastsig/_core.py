@@ -8,7 +8,6 @@ the modules above it.
 
 from __future__ import annotations
 
-import errno
 import os
 import struct
 from array import array
@@ -35,6 +34,8 @@ NSIG = 65  # signals 1..64, the width of the C core's masks
 POINTER_BITS: int = 8 * ffi.sizeof("void *")
 ULONG_BITS: int = 8 * ffi.sizeof("unsigned long")
 CHAIN = lib.FS_CHAIN
+# The core's fs_api table, handed to fastsig._fast (csrc/python/_fast.c).
+API_ADDRESS: int = lib.fs_api_address()
 
 SI_CODES = {
     name: getattr(lib, name)
@@ -84,17 +85,6 @@ def raise_signal(sig: int) -> None:
 def sigqueue(pid: int, sig: int, value: int) -> None:
     if lib.fs_sigqueue(pid, sig, value) < 0:
         raise _send_fail("sigqueue")
-
-
-def export_fast_sigqueue(module: str) -> bool:
-    """Give `module` a C builtin `_sigqueue_fast` (csrc/pyfast.c) that sends
-    without cffi's per-call cost and defers everything else to the module's
-    `_sigqueue_checked` and `_raise_send_error`. False where it cannot exist."""
-    if lib.fs_py_export(module.encode()) == 0:
-        return True
-    if ffi.errno == errno.ENOSYS:
-        return False
-    raise SystemError(f"fastsig: cannot export the sigqueue fast path to {module}")
 
 
 class BulkSender:
@@ -176,6 +166,10 @@ class Batch:
     def first(self) -> Record:
         return RECORD.unpack_from(self._bytes)
 
+    def address(self) -> int:
+        """Where the records are, for fastsig._fast."""
+        return int(ffi.cast("uintptr_t", self.cdata))
+
     def values(self, n: int) -> List[int]:
         """Only the si_value of the first n records, without building records."""
         words = memoryview(self._bytes).cast("B").cast("q")
@@ -215,10 +209,9 @@ class Exchange:
             raise os_error(err, "sigtimedwait" if self._args.timeout_ns >= 0 else "sigwaitinfo")
         return int(n)
 
-    def addresses(self) -> Tuple[int, int]:
-        """Where the arguments and the landing record are, for pyfast.c."""
-        return (int(ffi.cast("uintptr_t", self._args)),
-                int(ffi.cast("uintptr_t", self.batch.cdata)))
+    def address(self) -> int:
+        """Where the arguments are, for fastsig._fast."""
+        return int(ffi.cast("uintptr_t", self._args))
 
 
 def signalfd(fd: int, mask: int, nonblock: bool) -> int:
@@ -226,23 +219,6 @@ def signalfd(fd: int, mask: int, nonblock: bool) -> int:
     if new_fd < 0:
         raise _fail("signalfd")
     return int(new_fd)
-
-
-class SignalfdReader:
-    """Scratch space for one read() of up to `capacity` signalfd records."""
-
-    RECORD_SIZE: int = lib.fs_signalfd_record_size()
-
-    def __init__(self, capacity: int) -> None:
-        self.batch = Batch(capacity)
-        self._scratch = ffi.new("char[]", max(1, capacity * self.RECORD_SIZE))
-
-    def read(self, fd: int, max_records: int) -> int:
-        n = lib.fs_signalfd_read(fd, self._scratch, max_records * self.RECORD_SIZE,
-                                 self.batch.cdata)
-        if n < 0:
-            raise _fail("read(signalfd)")
-        return int(n)
 
 
 # ---- the ring --------------------------------------------------------------

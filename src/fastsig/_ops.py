@@ -13,13 +13,26 @@ import math
 import os
 import signal
 import sys
+import threading
 import time
 from array import array
-from typing import Callable, Iterable, Iterator, List, Optional, Protocol, Set, Union
+from typing import Callable, Iterable, Iterator, List, Optional, Set, Union
 
-from . import _core
-from ._errors import QueueFull, send_error
-from ._names import NAME_CACHE, SignalLike, SignalSet, as_signal, mask_of, set_of, signum, signum_or_probe
+from . import _core, _fast
+from ._errors import QueueFull, os_error, send_error
+from ._names import (
+    NAME_CACHE,
+    UNCATCHABLE,
+    VALID,
+    SignalLike,
+    SignalSet,
+    as_signal,
+    mask_of,
+    set_of,
+    signum,
+    signum_or_probe,
+)
+from ._names import strsignal as _strsignal_checked
 from ._siginfo import SigInfo, first, from_batch
 
 _VALUE_BITS = _core.POINTER_BITS
@@ -91,13 +104,13 @@ def _deadline(ns: int) -> Optional[int]:
 
 # ---- sending ---------------------------------------------------------------
 
-def kill(pid: int, sig: SignalLike) -> None:
+def _kill_checked(pid: int, sig: SignalLike) -> None:
     """kill(2): pid > 0 one process, 0 my process group, -1 every process I may
     signal, < -1 the process group -pid. ``sig`` may be 0 to probe."""
     _core.kill(_pid(pid), signum_or_probe(sig))
 
 
-def killpg(pgid: int, sig: SignalLike) -> None:
+def _killpg_checked(pgid: int, sig: SignalLike) -> None:
     """Signal every process in process group pgid (0: my own group)."""
     number = _pid(pgid)
     if number < 0:
@@ -105,7 +118,7 @@ def killpg(pgid: int, sig: SignalLike) -> None:
     _core.kill(-number if number else 0, signum_or_probe(sig))
 
 
-def raise_signal(signalnum: SignalLike) -> None:
+def _raise_signal_checked(signalnum: SignalLike) -> None:
     """Send a signal to the calling thread, like signal.raise_signal()."""
     _core.raise_signal(signum(signalnum))
 
@@ -116,25 +129,13 @@ def _sigqueue_checked(pid: int, sig: SignalLike, value: int = 0) -> None:
 
 
 def _raise_send_error(err: int, syscall: str) -> None:
-    """Called by the C fast path when its send failed."""
+    """Called by the C fast paths when a send failed."""
     raise send_error(err, syscall)
 
 
-class _Sigqueue(Protocol):
-    def __call__(self, pid: int, sig: SignalLike, value: int = 0) -> None: ...
-
-
-# The C builtin (csrc/pyfast.c) where it exists: os.kill()'s cost per call,
-# where a Python wrapper over a cffi call costs 1.3-2x that. It accepts only
-# arguments already valid (names through the cache the checked path fills) and
-# leaves every other case to _sigqueue_checked.
-_signal_names = NAME_CACHE
-sigqueue: _Sigqueue = (
-    globals()["_sigqueue_fast"] if _core.export_fast_sigqueue(__name__) else _sigqueue_checked
-)
-# Exchange's fast path, exported with _sigqueue_fast (csrc/pyfast.c).
-_bind_exchange: Optional[Callable[..., Callable[[int], Optional[int]]]] = globals().get("_bind_exchange")
-_NOT_TAKEN = -3  # FS_EXCHANGE_NOT_INT in pyfast.c: slow() must send value itself
+def _raise_os_error(err: int, syscall: str) -> None:
+    """Called by the C fast paths when any other call failed."""
+    raise os_error(err, syscall)
 
 
 def _values_array(values: Iterable[int]) -> array[int]:
@@ -164,7 +165,8 @@ def sigqueue_many(
     When the receiver's queue is full (EAGAIN): ``timeout=0`` raises QueueFull at
     once (its ``sent`` says how many went); ``timeout > 0`` retries with backoff
     for up to that many seconds, then raises QueueFull; ``timeout=None`` retries
-    until everything is sent. Any other failure raises the matching OSError,
+    until everything is sent; while it retries, Python signal handlers still
+    run. Any other failure raises the matching OSError,
     whose ``sent`` also counts what went before it. A ``range`` with step 1 is
     sent without building an array.
     """
@@ -185,14 +187,20 @@ def sigqueue_many(
         def send(done: int, ns: int) -> int:
             return sender.send_values(target, number, arr, done, ns)
 
-    if budget >= 0:
-        return send(0, budget)
+    if budget == 0:
+        return send(0, 0)
+    # Retry in slices, back in Python between them so that handlers run
+    # (PEP 475), then go on with the time left.
+    deadline = _deadline(budget)
     done = 0
-    while True:  # retry until all is sent, back in Python between slices
+    while True:
+        left = _remaining(deadline)
         try:
-            return done + send(done, _SLICE_NS)
+            return done + send(done, _SLICE_NS if left < 0 else min(left, _SLICE_NS))
         except QueueFull as full:
             done += full.sent
+            if 0 <= left <= _SLICE_NS:  # that was the last slice
+                raise QueueFull(full.syscall, done) from None
         except OSError as exc:
             exc.sent = done + getattr(exc, "sent", 0)  # type: ignore[attr-defined]
             raise
@@ -209,7 +217,7 @@ def _thread(thread_id: object, syscall: str) -> int:
     return ident
 
 
-def pthread_kill(thread_id: int, signalnum: SignalLike) -> None:
+def _pthread_kill_checked(thread_id: int, signalnum: SignalLike) -> None:
     """Send a signal to a thread of this process, like signal.pthread_kill().
 
     Unlike the stdlib, an id that is not a live Python thread raises
@@ -219,7 +227,7 @@ def pthread_kill(thread_id: int, signalnum: SignalLike) -> None:
     _core.pthread_kill(_thread(thread_id, "pthread_kill"), signum_or_probe(signalnum))
 
 
-def pthread_sigqueue(thread_id: int, sig: SignalLike, value: int = 0) -> None:
+def _pthread_sigqueue_checked(thread_id: int, sig: SignalLike, value: int = 0) -> None:
     """Queue a signal with a payload to one thread of this process (glibc):
     si_code SI_QUEUE, delivered to that thread only."""
     _core.pthread_sigqueue(_thread(thread_id, "pthread_sigqueue"), signum(sig), _value(value))
@@ -273,7 +281,7 @@ def _how(how: object, syscall: str) -> int:
     return number
 
 
-def pthread_sigmask(how: int, mask: SignalSet) -> Set[Union[signal.Signals, int]]:
+def _pthread_sigmask_checked(how: int, mask: SignalSet) -> Set[Union[signal.Signals, int]]:
     """Change the calling thread's mask; returns the previous one as a set.
 
     SIGKILL and SIGSTOP are accepted and silently left unblocked, as the kernel
@@ -285,11 +293,6 @@ def pthread_sigmask(how: int, mask: SignalSet) -> Set[Union[signal.Signals, int]
 def sigprocmask(how: int, mask: SignalSet) -> Set[Union[signal.Signals, int]]:
     """sigprocmask(2); in a threaded process the same as pthread_sigmask()."""
     return set_of(_core.sigprocmask(_how(how, "sigprocmask"), mask_of(mask)))
-
-
-def sigpending() -> Set[Union[signal.Signals, int]]:
-    """The signals pending for the calling thread or the process."""
-    return set_of(_core.sigpending())
 
 
 @contextlib.contextmanager
@@ -347,25 +350,25 @@ def _wait_one(sigset: SignalSet, ns: int) -> Optional[SigInfo]:
         _spare_batches.append(batch)
 
 
-def sigwait(sigset: SignalSet) -> Union[signal.Signals, int]:
+def _sigwait_checked(sigset: SignalSet) -> Union[signal.Signals, int]:
     """Wait for one of sigset (blocked in the calling thread); returns its
     number as a signal.Signals member, like signal.sigwait()."""
-    return as_signal(sigwaitinfo(sigset).si_signo)
+    return as_signal(_sigwaitinfo_checked(sigset).si_signo)
 
 
-def sigwaitinfo(sigset: SignalSet) -> SigInfo:
+def _sigwaitinfo_checked(sigset: SignalSet) -> SigInfo:
     """Wait for one of sigset; returns its SigInfo (a superset of struct_siginfo)."""
     return _wait_one(sigset, -1)  # type: ignore[return-value]  # never None without a timeout
 
 
-def sigtimedwait(sigset: SignalSet, timeout: float) -> Optional[SigInfo]:
+def _sigtimedwait_checked(sigset: SignalSet, timeout: float) -> Optional[SigInfo]:
     """Like sigwaitinfo() with a timeout in seconds; None when it runs out."""
     if timeout is None:
         raise TypeError("sigtimedwait() needs a timeout in seconds; use sigwaitinfo() to wait forever")
     return _wait_one(sigset, timeout_ns(timeout))
 
 
-def sigwaitinfo_many(
+def _sigwaitinfo_many_checked(
     sigset: SignalSet, max: int = 256, timeout: Optional[float] = None
 ) -> List[SigInfo]:
     """Block for the first signal of sigset, then take every one already pending,
@@ -388,38 +391,49 @@ class Waiter:
         self._mask = _wait_mask(sigset)
         self._max = _batch_size(max)
         self._batch = _core.Batch(self._max)
+        self._address = self._batch.address()
 
     def wait(self, timeout: Optional[float] = None) -> List[SigInfo]:
-        return from_batch(self._batch, _wait_into(self._batch, self._mask, self._max, timeout_ns(timeout)))
+        return _fast.wait_into(self._address, self._mask, self._max, timeout, False)  # type: ignore[return-value]
 
     def wait_values(self, timeout: Optional[float] = None) -> List[int]:
-        return self._batch.values(_wait_into(self._batch, self._mask, self._max, timeout_ns(timeout)))
+        return _fast.wait_into(self._address, self._mask, self._max, timeout, True)  # type: ignore[return-value]
 
 
-class Exchange:
+def _wait_into_checked(address: int, mask: int, max: int, timeout: Optional[float],
+                       values_only: bool) -> Union[List[SigInfo], List[int]]:
+    """Waiter's wait with a timeout of an unusual type: checked, then waited
+    for by the C path with the timeout as a float."""
+    ns = timeout_ns(timeout)
+    return _fast.wait_into(address, mask, max, None if ns < 0 else ns / 1e9, values_only)
+
+
+_NOT_TAKEN = -3  # EXCHANGE_NOT_INT in csrc/python/_fast.c: _slow() sends value itself
+
+
+class Exchange(_fast.ExchangeCore):
     """A ping-pong endpoint: send a value to pid, then wait for the reply, in
-    one C call with preallocated arguments (the fastest round trip)."""
+    one C call with preallocated arguments (the fastest round trip).
+
+    ``send_wait_value(value=0)`` (a C method) does the round trip and returns
+    only the reply's si_value, or None if the timeout ran out.
+    """
 
     def __init__(self, pid: int, sig: SignalLike, reply_sigs: SignalSet,
                  timeout: Optional[float] = None) -> None:
         self._ns = timeout_ns(timeout)
         self._mask = _wait_mask(reply_sigs)
         self._core = _core.Exchange(_pid(pid, positive=True), signum(sig), self._mask, self._ns)
-        core, mask, ns = self._core, self._mask, self._ns
+        self._attach(self._core.address(), self._core)
 
-        # Everything but a completed round trip with an int value. It must not
-        # refer to self: the C builtin holds it, out of the cycle GC's sight.
-        def slow(value: object, n: int, err: int) -> Optional[int]:
-            n = _round_trip(core, mask, ns, lambda: (
-                core.once(_value(value)) if n == _NOT_TAKEN else core.result(n, err)))
-            return core.batch.values(1)[0] if n else None
-
-        def send_wait_value(value: int = 0) -> Optional[int]:
-            return slow(value, _NOT_TAKEN, 0)
-
-        self.send_wait_value: Callable[[int], Optional[int]] = (
-            send_wait_value if _bind_exchange is None
-            else _bind_exchange(*core.addresses(), slow, core))
+    def _slow(self, value: object, n: int, err: int, start: int) -> Optional[int]:
+        """send_wait_value() for everything but a completed round trip with an
+        int value: n is what the C call returned (or _NOT_TAKEN), err its
+        errno, start time.monotonic_ns() when the round trip began."""
+        core = self._core
+        n = _round_trip(core, self._mask, self._ns, start, lambda: (
+            core.once(_value(value)) if n == _NOT_TAKEN else core.result(n, err)))
+        return core.batch.values(1)[0] if n else None
 
     def send_wait(self, value: int = 0) -> Optional[SigInfo]:
         """Send value, wait for one reply; None if the timeout ran out."""
@@ -427,26 +441,26 @@ class Exchange:
             return None
         return first(self._core.batch)
 
-    # send_wait_value(value) -> Optional[int], set by __init__: like
-    # send_wait(), returning only the reply's si_value. A C builtin where
-    # pyfast.c exists (one crossing, no Python frame), else `slow` above.
-
     def _exchange(self, value: int) -> int:
-        return _round_trip(self._core, self._mask, self._ns, lambda: self._core.once(value))
+        return _round_trip(self._core, self._mask, self._ns, time.monotonic_ns(),
+                           lambda: self._core.once(value))
 
 
-def _round_trip(core: _core.Exchange, mask: int, ns: int, attempt: Callable[[], int]) -> int:
-    """attempt() is one send-then-wait C call; when only its wait was interrupted
-    (the send went out), finish the wait here, with PEP 475's retries."""
+def _round_trip(core: _core.Exchange, mask: int, ns: int, start: int,
+                attempt: Callable[[], int]) -> int:
+    """attempt() is one send-then-wait C call begun at monotonic time start;
+    when only its wait was interrupted (the send went out), finish the wait
+    here with the time left, with PEP 475's retries."""
     try:
         return attempt()
     except InterruptedError:
-        return _wait_into(core.batch, mask, 1, ns)
+        left = ns if ns < 0 else max(0, start + ns - time.monotonic_ns())
+        return _wait_into(core.batch, mask, 1, left)
 
 
 # ---- signalfd --------------------------------------------------------------
 
-class SignalFD:
+class SignalFD(_fast.SignalFDCore):
     """A signalfd(2): signals as records read from a file descriptor.
 
     The signals must be blocked (in every thread, or they may be delivered
@@ -454,6 +468,11 @@ class SignalFD:
     up to ``max`` records in one syscall. ``fileno()`` suits selectors and
     asyncio's add_reader. A forked child reading an inherited signalfd sees the
     child's own pending signals.
+
+    ``read(max=None)`` and ``read_values(max=None)`` are C methods: up to max
+    records (default: the max given here; any size up to MAX_BATCH), or only
+    their si_value. Blocking mode waits for at least one; non-blocking mode
+    returns [] when none is pending.
     """
 
     _fd = -1  # until the fd exists, so that __del__ of a failed __init__ is quiet
@@ -463,8 +482,8 @@ class SignalFD:
             raise NotImplementedError("signalfd is not available on this platform")
         self._max = _batch_size(max)
         self._nonblocking = bool(nonblocking)
-        self._reader = _core.SignalfdReader(self._max)
         self._fd = _core.signalfd(-1, _wait_mask(sigs), self._nonblocking)
+        self._set_fd(self._fd, self._max)
 
     @property
     def closed(self) -> bool:
@@ -479,29 +498,10 @@ class SignalFD:
         self._check_open()
         _core.signalfd(self._fd, _wait_mask(sigs), self._nonblocking)
 
-    def read(self, max: Optional[int] = None) -> List[SigInfo]:
-        """Up to max records. Blocking mode waits for at least one; non-blocking
-        mode returns [] when none is pending."""
-        return from_batch(self._reader.batch, self._read(max))
-
-    def read_values(self, max: Optional[int] = None) -> List[int]:
-        """Like read(), returning only each record's si_value."""
-        return self._reader.batch.values(self._read(max))
-
-    def _read(self, max: Optional[int]) -> int:
-        self._check_open()
-        limit = self._max if max is None else _int("max", max)
-        if not 1 <= limit <= self._max:
-            raise ValueError(f"max must be in 1..{self._max}, not {limit}")
-        while True:
-            try:
-                return self._reader.read(self._fd, limit)
-            except InterruptedError:
-                continue
-
     def close(self) -> None:
         if self._fd >= 0:
             fd, self._fd = self._fd, -1
+            self._set_fd(-1, self._max)
             os.close(fd)
 
     def _check_open(self) -> None:
@@ -522,7 +522,62 @@ class SignalFD:
         return f"<SignalFD {state}>"
 
 
+def _signalfd_read_checked(fd: int, max: int, values_only: bool) -> Union[List[SigInfo], List[int]]:
+    """SignalFD.read() with an unusual max: checked, then read by the C path."""
+    return _fast.signalfd_read(fd, _batch_size(max), values_only)
+
+
 def signalfd(sigs: SignalSet, *, nonblocking: bool = False, max: int = 256) -> SignalFD:
     """Open a SignalFD for sigs (which the caller must block)."""
     return SignalFD(sigs, nonblocking=nonblocking, max=max)
 
+
+# ---- the C fast paths --------------------------------------------------------
+#
+# The functions named like the stdlib's, and sigqueue/kill/killpg/
+# pthread_sigqueue/sigwaitinfo_many, are builtins of fastsig._fast
+# (csrc/python/_fast.c): the stdlib's cost per call or less, where a Python
+# wrapper over cffi costs 1.3-6x that. They take the common arguments (ints,
+# signal.Signals, names already parsed, sets/frozensets/lists/tuples of them)
+# themselves and hand every other call to the checked function above, and
+# every failure to _raise_os_error/_raise_send_error, so all errors come from
+# one place.
+
+_fast.setup(
+    _core.API_ADDRESS,
+    SigInfo,
+    tuple(as_signal(number) for number in range(_core.NSIG)),
+    sum(1 << (number - 1) for number in VALID),
+    sum(1 << (number - 1) for number in VALID - UNCATCHABLE),
+    NAME_CACHE,
+    # Ids of the threads threading knows alive: pthread_kill's fast check.
+    # Any other id goes to the checked path, which asks sys._current_frames().
+    getattr(threading, "_active", {}),
+    {
+        "sigqueue": _sigqueue_checked, "kill": _kill_checked, "killpg": _killpg_checked,
+        "raise_signal": _raise_signal_checked, "pthread_kill": _pthread_kill_checked,
+        "pthread_sigqueue": _pthread_sigqueue_checked, "pthread_sigmask": _pthread_sigmask_checked,
+        "sigwait": _sigwait_checked, "sigwaitinfo": _sigwaitinfo_checked,
+        "sigtimedwait": _sigtimedwait_checked, "sigwaitinfo_many": _sigwaitinfo_many_checked,
+        "strsignal": _strsignal_checked, "wait_into": _wait_into_checked,
+        "signalfd_read": _signalfd_read_checked,
+    },
+    _raise_os_error,
+    _raise_send_error,
+    MAX_BATCH,
+)
+
+sigqueue = _fast.sigqueue
+kill = _fast.kill
+killpg = _fast.killpg
+raise_signal = _fast.raise_signal
+pthread_kill = _fast.pthread_kill
+pthread_sigqueue = _fast.pthread_sigqueue
+pthread_sigmask = _fast.pthread_sigmask
+sigpending = _fast.sigpending
+sigwait = _fast.sigwait
+sigwaitinfo = _fast.sigwaitinfo
+sigtimedwait = _fast.sigtimedwait
+sigwaitinfo_many = _fast.sigwaitinfo_many
+strsignal = _fast.strsignal
+valid_signals = _fast.valid_signals

@@ -1,0 +1,65 @@
+"""Where the time of the drop-in table goes, without the noise of a busy
+machine: user-space instructions per call (valgrind --tool=callgrind) of each
+row's stdlib and fastsig statement (fastsig._dropin_bench.CASES). The
+syscalls a row makes are the same on both sides except where the row says
+otherwise, so a side with fewer instructions per call is the faster one.
+
+    python bench/dropin_callgrind.py [--calls 5000]
+
+Each statement runs `calls` times in a fresh interpreter under callgrind; a
+run of the same setup with 0 calls is subtracted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from fastsig._dropin_bench import CASES
+
+CHILD = """
+import sys
+from fastsig._dropin_bench import setup, _drain
+names = setup()
+_drain()
+exec(compile("for _ in range(%d):\\n    %s\\n" % (int(sys.argv[2]), sys.argv[1]), "row", "exec"), names)
+"""
+
+
+def instructions(stmt: str, calls: int, tmp: Path) -> int:
+    out = subprocess.run(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.%p", sys.executable,
+         "-c", CHILD, stmt, str(calls)], capture_output=True, text=True, check=True)
+    match = re.search(r"Collected : (\d+)", out.stderr)
+    if match is None:
+        raise RuntimeError(out.stderr[-2000:])
+    return int(match.group(1))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=5000)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="runs at a time")
+    args = parser.parse_args()
+    if shutil.which("valgrind") is None:
+        raise SystemExit("needs valgrind")
+    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(args.jobs) as pool:
+        base = pool.submit(instructions, "pass", 0, Path(tmp))
+        runs = [[pool.submit(instructions, st, args.calls, Path(tmp)) for st in case[1:]]
+                for case in CASES]
+        print("| call | stdlib instr/call | fastsig instr/call | ratio |\n|---|---:|---:|---:|")
+        for (name, _, _), pair in zip(CASES, runs):
+            per = [(run.result() - base.result()) / args.calls for run in pair]
+            print(f"| `{name}` | {per[0]:,.0f} | {per[1]:,.0f} | {per[1] / per[0]:.2f}x |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

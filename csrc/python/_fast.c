@@ -1,0 +1,1272 @@
+/*
+ * fastsig._fast: the per-call hot paths as CPython builtins.
+ *
+ * Why: a Python wrapper that validates its arguments, then a cffi call, then
+ * a Python unpacking of the result costs 1.3-6x what the stdlib's C functions
+ * cost for the same call (argument tuple, generic conversions, a frame per
+ * layer). Here the common cases run in C from argument to result: ints,
+ * signal.Signals members, names already parsed, and sets, frozensets, lists
+ * and tuples of them. Every other argument, and every failure, is handed to
+ * the checked Python implementation (or to the Python function that builds
+ * the exception), so errors are raised by one piece of code and read the same.
+ *
+ * The core is not compiled in here: setup() receives the address of the cffi
+ * module's fs_api table (csrc/fastsig.h) and everything this module needs from
+ * Python (the SigInfo type, the Signals members by number, the checked
+ * functions). Built against the limited API (one abi3 module for 3.9+), but
+ * with METH_FASTCALL: the stable ABI has it from 3.10 on, and CPython has
+ * implemented it with the same flag and calling convention since 3.7.
+ *
+ * Shared state, and how it is protected (free-threaded builds included):
+ * - the globals below are written once, by setup(), which the Python layer
+ *   calls while importing fastsig._ops (under the import lock) before it
+ *   publishes any function of this module; a second call raises. After that
+ *   they are only read, and hold strong references for the process' life.
+ * - the names dict (fastsig._names.NAME_CACHE) is only read here, through the
+ *   dict's own API (thread-safe on free-threaded builds); its values are small
+ *   ints, which CPython never frees, so a borrowed one cannot dangle.
+ * - an ExchangeCore's pointer and owner are set once, by Exchange.__init__;
+ *   its fast path copies the arguments before the call, so concurrent round
+ *   trips on one Exchange share no buffer. A SignalFDCore's fd is atomic.
+ * - nothing else is shared: each call works on its own stack buffers.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <pyconfig.h>
+#if !defined(Py_LIMITED_API) && !defined(Py_GIL_DISABLED) && !defined(Py_DEBUG) \
+    && !defined(Py_TRACE_REFS) && !defined(Py_REF_DEBUG)
+#define Py_LIMITED_API 0x03090000
+#endif
+#include <Python.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "fastsig.h"
+
+#ifndef METH_FASTCALL
+#define METH_FASTCALL 0x0080
+#endif
+typedef PyObject *(*fastcall_kw)(PyObject *, PyObject *const *, Py_ssize_t, PyObject *);
+#define FASTCALL_KW(fn) ((PyCFunction)(void (*)(void))(fastcall_kw)(fn))
+
+#define NSIG_MASK 65          /* signals 1..64, the width of a mask */
+#define PID_MAX INT32_MAX
+#define STACK_RECORDS 16      /* batches up to this size need no malloc */
+#define FS_SIGNALFD_RECORD 128  /* sizeof(struct signalfd_siginfo), checked */
+/* Timeouts from this many seconds on (~146 years) mean "forever"; as
+ * fastsig._ops._FOREVER_S. */
+#define FOREVER_S (4611686018427387904.0 / 1e9)
+
+/* The checked Python implementations, by what they stand behind. */
+enum {
+    C_SIGQUEUE, C_KILL, C_KILLPG, C_RAISE_SIGNAL, C_PTHREAD_KILL, C_PTHREAD_SIGQUEUE,
+    C_PTHREAD_SIGMASK, C_SIGWAIT, C_SIGWAITINFO, C_SIGTIMEDWAIT, C_SIGWAITINFO_MANY,
+    C_STRSIGNAL, C_WAIT_INTO, C_SIGNALFD_READ, C_COUNT
+};
+static const char *const checked_names[C_COUNT] = {
+    "sigqueue", "kill", "killpg", "raise_signal", "pthread_kill", "pthread_sigqueue",
+    "pthread_sigmask", "sigwait", "sigwaitinfo", "sigtimedwait", "sigwaitinfo_many",
+    "strsignal", "wait_into", "signalfd_read",
+};
+
+/* Written once by setup(), read-only afterwards (see the top of the file). */
+static const fs_api *api;
+static PyObject *checked[C_COUNT];
+static PyObject *siginfo_type;         /* fastsig.SigInfo, a tuple subclass */
+static allocfunc siginfo_alloc;        /* SigInfo's tp_alloc, up to 3.13 */
+static newfunc tuple_tp_new;           /* tuple's tp_new, which builds one (3.10+) */
+static PyObject *tuple_new;            /* tuple.__new__, the same from Python (3.9) */
+static PyObject *as_signal[NSIG_MASK]; /* number -> signal.Signals member or int */
+static PyObject *names;                /* name -> number, the names parsed so far */
+static PyObject *threads;              /* ident -> Thread: threads known alive */
+static PyObject *raise_os_error;       /* (errno, syscall) -> raises OSError */
+static PyObject *raise_send_error;     /* (errno, syscall) -> raises (QueueFull...) */
+static PyObject *zero;                 /* the int 0 */
+static PyObject *native_id_name;       /* "native_id", interned */
+static uint64_t valid_mask;            /* bit n-1: n is a valid signal */
+static uint64_t catchable_mask;        /* valid, minus SIGKILL and SIGSTOP */
+static long max_batch;
+
+/* ---- arguments: 1 taken, 0 not a common case (the checked code decides) -- */
+
+static int int_in(PyObject *o, long long lo, long long hi, long long *out)
+{
+    int overflow;
+    long long v;
+
+    /* An exact int first: the limited API's PyLong_Check is a call. */
+    if (Py_TYPE(o) != &PyLong_Type && (!PyLong_Check(o) || PyBool_Check(o)))
+        return 0;
+    v = PyLong_AsLongLongAndOverflow(o, &overflow);
+    if (overflow || (v == -1 && PyErr_Occurred())) {
+        PyErr_Clear();
+        return 0;
+    }
+    if (v < lo || v > hi)
+        return 0;
+    *out = v;
+    return 1;
+}
+
+static int ulong_in(PyObject *o, unsigned long *out)
+{
+    unsigned long long v;
+
+    if (!PyLong_Check(o) || PyBool_Check(o))
+        return 0;
+    v = PyLong_AsUnsignedLongLong(o);
+    if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    if (v > ULONG_MAX)
+        return 0;
+    *out = (unsigned long)v;
+    return 1;
+}
+
+/* A signal in `allowed`, given as an int (or int subclass) or a known name. */
+static int signal_in(PyObject *o, uint64_t allowed, int *out)
+{
+    long long v;
+
+    if (Py_TYPE(o) != &PyLong_Type && PyUnicode_Check(o)) {
+        o = PyDict_GetItemWithError(names, o);  /* borrowed: a small int */
+        if (o == NULL) {
+            PyErr_Clear();
+            return 0;
+        }
+    }
+    if (!int_in(o, 1, NSIG_MASK - 1, &v) || !((allowed >> (v - 1)) & 1u))
+        return 0;
+    *out = (int)v;
+    return 1;
+}
+
+/* kill(2)'s probe: the int 0 itself. */
+static int is_probe(PyObject *o)
+{
+    long long v;
+    return Py_TYPE(o) == &PyLong_Type && int_in(o, 0, 0, &v);
+}
+
+/* One signal, or a set/frozenset/list/tuple of them, all in `allowed`. Only
+ * these types: iterating them twice (here, then in the checked code) is
+ * harmless, which a generator's would not be. */
+static int mask_in(PyObject *sigs, uint64_t allowed, uint64_t *out)
+{
+    PyTypeObject *type = Py_TYPE(sigs);
+    PyObject *it, *item;
+    uint64_t mask = 0;
+    int sig, ok = 1;
+
+    if (type != &PySet_Type && type != &PyFrozenSet_Type && type != &PyList_Type
+        && type != &PyTuple_Type) {
+        if (!signal_in(sigs, allowed, &sig))  /* one signal, or not a common case */
+            return 0;
+        *out = (uint64_t)1 << (sig - 1);
+        return 1;
+    }
+    it = PyObject_GetIter(sigs);
+    if (it == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    while (ok && (item = PyIter_Next(it)) != NULL) {
+        ok = signal_in(item, allowed, &sig);
+        if (ok)
+            mask |= (uint64_t)1 << (sig - 1);
+        Py_DECREF(item);
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred()) {  /* e.g. a set changed size in another thread */
+        PyErr_Clear();
+        return 0;
+    }
+    *out = mask;
+    return ok;
+}
+
+/* Seconds as ns (-1: forever); None only where it means forever. */
+static int timeout_in(PyObject *o, int none_ok, int64_t *ns)
+{
+    double seconds;
+
+    if (o == Py_None) {
+        *ns = -1;
+        return none_ok;
+    }
+    if (Py_TYPE(o) == &PyFloat_Type) {
+        seconds = PyFloat_AsDouble(o);
+    } else if (Py_TYPE(o) == &PyLong_Type) {
+        long long v;
+        if (!int_in(o, 0, LLONG_MAX, &v))
+            return 0;
+        seconds = (double)v;
+    } else {
+        return 0;
+    }
+    if (!(seconds >= 0))  /* negative or NaN */
+        return 0;
+    *ns = seconds >= FOREVER_S ? -1 : (int64_t)(seconds * 1e9);
+    return 1;
+}
+
+/* Keyword arguments given to a fastcall builtin: the value named `name`
+ * (borrowed), NULL if not given. *unknown is set when one has another name. */
+static PyObject *keyword(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                         const char *name)
+{
+    Py_ssize_t n = kwnames == NULL ? 0 : PyTuple_Size(kwnames);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (PyUnicode_CompareWithASCIIString(PyTuple_GetItem(kwnames, i), name) == 0)
+            return args[nargs + i];
+    }
+    return NULL;
+}
+
+/* The checked implementation, called with the same arguments. */
+static PyObject *call_checked(int which, PyObject *const *args, Py_ssize_t nargs,
+                              PyObject *kwnames)
+{
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_Size(kwnames);
+    PyObject *tuple = PyTuple_New(nargs), *kw = NULL, *result = NULL;
+
+    if (tuple == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        Py_INCREF(args[i]);
+        PyTuple_SetItem(tuple, i, args[i]);
+    }
+    if (nkw > 0) {
+        kw = PyDict_New();
+        for (Py_ssize_t i = 0; kw != NULL && i < nkw; i++) {
+            if (PyDict_SetItem(kw, PyTuple_GetItem(kwnames, i), args[nargs + i]) < 0)
+                Py_CLEAR(kw);
+        }
+        if (kw == NULL)
+            goto done;
+    }
+    result = PyObject_Call(checked[which], tuple, kw);
+done:
+    Py_XDECREF(kw);
+    Py_DECREF(tuple);
+    return result;
+}
+
+/* Let raiser(err, syscall) raise the exception for a failed call. */
+static PyObject *fail(PyObject *raiser, int err, const char *syscall)
+{
+    PyObject *ret = PyObject_CallFunction(raiser, "is", err, syscall);
+    if (ret != NULL) {
+        Py_DECREF(ret);
+        PyErr_Format(PyExc_SystemError, "fastsig: a failed %s raised nothing", syscall);
+    }
+    return NULL;
+}
+
+/* As the stdlib's functions do after a send or a mask change: a signal that
+ * reached this thread runs its Python handler now, not at some later bytecode. */
+static PyObject *none_after_handlers(void)
+{
+    if (PyErr_CheckSignals() < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* ---- results ------------------------------------------------------------ */
+
+/* Most fields of a record are 0 (those its si_code does not define). */
+static PyObject *new_int(long long v)
+{
+    if (v == 0) {
+        Py_INCREF(zero);
+        return zero;
+    }
+    return PyLong_FromLongLong(v);
+}
+
+static PyObject *new_siginfo(const fs_info *info)
+{
+    PyObject *fields[14], *items, *args, *result = NULL;
+    int ok = 1;
+
+    fields[0] = PyLong_FromLong(info->signo);
+    fields[1] = new_int(info->code);
+    fields[2] = new_int(info->err);
+    fields[3] = new_int(info->pid);
+    fields[4] = new_int(info->uid);
+    fields[5] = new_int(info->status);
+    fields[6] = new_int(info->band);
+    fields[7] = new_int(info->value);
+    fields[8] = info->addr > LLONG_MAX ? PyLong_FromUnsignedLongLong(info->addr)
+                                       : new_int((long long)info->addr);
+    fields[9] = new_int(info->fd);
+    fields[10] = new_int(info->timerid);
+    fields[11] = new_int(info->overrun);
+    fields[12] = new_int(info->tid);
+    fields[13] = new_int(info->time_ns);
+    for (int i = 0; i < 14; i++)
+        ok &= fields[i] != NULL;
+    /* Up to 3.13 a tuple is a PyVarObject header followed by its items
+     * (PyTupleObject, fixed for those versions), so this is all that
+     * tuple.__new__(SigInfo, items) does, PyTuple_SET_ITEM included. 3.14
+     * added a hash cache to the object, which only tuple's constructor sets. */
+    if (siginfo_alloc != NULL) {
+        items = ok ? siginfo_alloc((PyTypeObject *)siginfo_type, 14) : NULL;
+        if (items != NULL)
+            memcpy((char *)items + sizeof(PyVarObject), fields, sizeof fields);  /* steals */
+        else
+            for (int i = 0; i < 14; i++)
+                Py_XDECREF(fields[i]);
+        return items;
+    }
+    items = ok ? PyTuple_New(14) : NULL;
+    for (int i = 0; i < 14; i++) {
+        if (items != NULL)
+            PyTuple_SetItem(items, i, fields[i]);  /* steals */
+        else
+            Py_XDECREF(fields[i]);
+    }
+    if (items == NULL)
+        return NULL;
+    /* tuple.__new__(SigInfo, items), through tuple's tp_new where the
+     * limited API gives it (3.10+), which skips the Python-level call. */
+    if (tuple_tp_new != NULL) {
+        args = PyTuple_Pack(1, items);
+        if (args != NULL)
+            result = tuple_tp_new((PyTypeObject *)siginfo_type, args, NULL);
+    } else {
+        args = PyTuple_Pack(2, siginfo_type, items);
+        if (args != NULL)
+            result = PyObject_Call(tuple_new, args, NULL);
+    }
+    Py_XDECREF(args);
+    Py_DECREF(items);
+    return result;
+}
+
+/* The records of a batch taken in up to two parts, as SigInfo or as values. */
+static PyObject *new_list(const fs_info *first, int n, const fs_info *rest, int more,
+                          int values_only)
+{
+    PyObject *list = PyList_New(n + more);
+
+    for (int i = 0; list != NULL && i < n + more; i++) {
+        const fs_info *info = i < n ? &first[i] : &rest[i - n];
+        PyObject *item = values_only ? PyLong_FromLongLong(info->value) : new_siginfo(info);
+        if (item == NULL || PyList_SetItem(list, i, item) < 0)
+            Py_CLEAR(list);
+    }
+    return list;
+}
+
+static PyObject *set_of(uint64_t mask)
+{
+    PyObject *set = PySet_New(NULL);
+
+    while (set != NULL && mask != 0) {
+        int sig = __builtin_ctzll(mask) + 1;
+        mask &= mask - 1;
+        if (PySet_Add(set, as_signal[sig]) < 0)
+            Py_CLEAR(set);
+    }
+    return set;
+}
+
+/* ---- sending ------------------------------------------------------------ */
+
+static PyObject *fast_sigqueue(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                               PyObject *kwnames)
+{
+    long long pid, value = 0;
+    int sig;
+    (void)self;
+
+    if (kwnames == NULL && (nargs == 2 || nargs == 3)
+        && int_in(args[0], 1, PID_MAX, &pid) && signal_in(args[1], valid_mask, &sig)
+        && (nargs == 2 || int_in(args[2], INTPTR_MIN, INTPTR_MAX, &value))) {
+        /* The GIL is kept: rt_sigqueueinfo never blocks. */
+        if (api->sigqueue((int32_t)pid, sig, (int64_t)value) < 0)
+            return fail(raise_send_error, errno, "sigqueue");
+        return none_after_handlers();
+    }
+    return call_checked(C_SIGQUEUE, args, nargs, kwnames);
+}
+
+/* kill() and killpg(): pid_sign 1 for a pid (any sign), -1 for a group. */
+static PyObject *send_kill(int which, PyObject *const *args, Py_ssize_t nargs,
+                           PyObject *kwnames)
+{
+    long long pid;
+    int sig = 0;
+
+    if (kwnames == NULL && nargs == 2
+        && (which == C_KILL ? int_in(args[0], -PID_MAX, PID_MAX, &pid)
+                            : int_in(args[0], 0, PID_MAX, &pid))
+        && (is_probe(args[1]) || signal_in(args[1], valid_mask, &sig))) {
+        if (which == C_KILLPG)
+            pid = -pid;
+        if (api->kill((int32_t)pid, sig) < 0)
+            return fail(raise_os_error, errno, "kill");
+        return none_after_handlers();
+    }
+    return call_checked(which, args, nargs, kwnames);
+}
+
+static PyObject *fast_kill(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                           PyObject *kwnames)
+{
+    (void)self;
+    return send_kill(C_KILL, args, nargs, kwnames);
+}
+
+static PyObject *fast_killpg(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                             PyObject *kwnames)
+{
+    (void)self;
+    return send_kill(C_KILLPG, args, nargs, kwnames);
+}
+
+static PyObject *fast_raise_signal(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                   PyObject *kwnames)
+{
+    int sig;
+    (void)self;
+
+    if (kwnames == NULL && nargs == 1 && signal_in(args[0], valid_mask, &sig)) {
+        if (api->raise_signal(sig) < 0)
+            return fail(raise_os_error, errno, "raise");
+        return none_after_handlers();
+    }
+    return call_checked(C_RAISE_SIGNAL, args, nargs, kwnames);
+}
+
+/* A thread id that is the calling thread or one threading knows alive.
+ * pthread_kill() on an id that is no live thread is undefined behaviour; any
+ * other id goes to the checked code. */
+static int live_thread(PyObject *o, unsigned long *ident)
+{
+    if (!ulong_in(o, ident))
+        return 0;
+    if (*ident == (unsigned long)pthread_self())
+        return 1;
+    int found = PyDict_Contains(threads, o);
+    if (found < 0)
+        PyErr_Clear();
+    return found == 1;
+}
+
+/* The kernel id (native_id) of a thread threading knows alive, or 0 (the
+ * calling thread's may be its parent's after a fork: never asked for it). */
+static int32_t native_id(PyObject *ident)
+{
+    PyObject *thread = PyObject_GetItem(threads, ident), *id = NULL;
+    long long tid = 0;
+
+    if (thread != NULL)
+        id = PyObject_GetAttr(thread, native_id_name);
+    if (id == NULL || !int_in(id, 1, INT32_MAX, &tid))
+        tid = 0;
+    Py_XDECREF(id);
+    Py_XDECREF(thread);
+    PyErr_Clear();
+    return (int32_t)tid;
+}
+
+static PyObject *fast_pthread_kill(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                   PyObject *kwnames)
+{
+    unsigned long thread;
+    int sig = 0;
+    (void)self;
+
+    if (kwnames == NULL && nargs == 2 && live_thread(args[0], &thread)
+        && (is_probe(args[1]) || signal_in(args[1], valid_mask, &sig))) {
+        if (api->pthread_kill(thread, sig) < 0)
+            return fail(raise_os_error, errno, "pthread_kill");
+        return none_after_handlers();
+    }
+    return call_checked(C_PTHREAD_KILL, args, nargs, kwnames);
+}
+
+static PyObject *fast_pthread_sigqueue(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                       PyObject *kwnames)
+{
+    unsigned long thread;
+    long long value = 0;
+    int sig;
+    (void)self;
+
+    if (kwnames == NULL && (nargs == 2 || nargs == 3) && ulong_in(args[0], &thread)
+        && signal_in(args[1], valid_mask, &sig)
+        && (nargs == 2 || int_in(args[2], INTPTR_MIN, INTPTR_MAX, &value))) {
+        /* By kernel id: the core knows the calling thread's (0), threading
+         * the others' (a thread sets its native_id itself, so only the thread
+         * that forked can have a stale one, and it is the calling thread).
+         * Else only an id known alive reaches the C library. */
+        int self_call = thread == (unsigned long)pthread_self();
+        int32_t tid = self_call ? 0 : native_id(args[0]);
+        int rc = self_call || tid > 0 ? api->tgsigqueue(tid, sig, (int64_t)value)
+               : live_thread(args[0], &thread) ? api->pthread_sigqueue(thread, sig, (int64_t)value)
+               : 1;
+        if (rc < 0)
+            return fail(raise_send_error, errno, "pthread_sigqueue");
+        if (rc == 0)
+            return none_after_handlers();
+    }
+    return call_checked(C_PTHREAD_SIGQUEUE, args, nargs, kwnames);
+}
+
+/* ---- masks -------------------------------------------------------------- */
+
+static PyObject *fast_pthread_sigmask(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                      PyObject *kwnames)
+{
+    long long how;
+    uint64_t mask, old;
+    PyObject *result;
+    (void)self;
+
+    if (kwnames == NULL && nargs == 2 && Py_TYPE(args[0]) == &PyLong_Type
+        && int_in(args[0], 0, INT32_MAX, &how)
+        && (how == SIG_BLOCK || how == SIG_UNBLOCK || how == SIG_SETMASK)
+        && mask_in(args[1], valid_mask, &mask)) {
+        if (api->pthread_sigmask((int)how, mask, &old) < 0)
+            return fail(raise_os_error, errno, "pthread_sigmask");
+        result = set_of(old);
+        if (result != NULL && PyErr_CheckSignals() < 0)
+            Py_CLEAR(result);
+        return result;
+    }
+    return call_checked(C_PTHREAD_SIGMASK, args, nargs, kwnames);
+}
+
+static PyObject *fast_sigpending(PyObject *self, PyObject *unused)
+{
+    uint64_t pending;
+    (void)self;
+    (void)unused;
+
+    if (api->sigpending(&pending) < 0)
+        return fail(raise_os_error, errno, "sigpending");
+    return set_of(pending);
+}
+
+static PyObject *fast_valid_signals(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return set_of(valid_mask);
+}
+
+static PyObject *fast_strsignal(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                PyObject *kwnames)
+{
+    long long sig;
+    const char *text;
+    (void)self;
+
+    if (kwnames == NULL && nargs == 1 && int_in(args[0], 1, NSIG_MASK - 1, &sig)) {
+        /* A number the C library reserves (32, 33 on glibc) has no text. */
+        if (!((valid_mask >> (sig - 1)) & 1u))
+            Py_RETURN_NONE;
+        text = strsignal((int)sig);
+        if (text == NULL || strncmp(text, "Unknown signal", 14) == 0)
+            Py_RETURN_NONE;
+        return PyUnicode_FromString(text);
+    }
+    return call_checked(C_STRSIGNAL, args, nargs, kwnames);
+}
+
+/* ---- waiting ------------------------------------------------------------ */
+
+static int64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* fs_sigwaitinfo_many with PEP 475: on EINTR run the Python handlers (an
+ * exception from one ends the wait), then wait again for the time left.
+ * Returns the record count, 0 on timeout, -1 with an exception set. */
+static int wait_records(uint64_t mask, fs_info *out, int max, int64_t ns)
+{
+    int64_t deadline = ns > 0 ? monotonic_ns() + ns : -1;
+    int n, err = 0;
+
+    for (;;) {
+        Py_BEGIN_ALLOW_THREADS
+        n = api->sigwaitinfo_many(mask, out, max, ns);
+        if (n < 0)
+            err = errno;
+        Py_END_ALLOW_THREADS
+        if (n >= 0)
+            return n;
+        if (err != EINTR) {
+            fail(raise_os_error, err, ns >= 0 ? "sigtimedwait" : "sigwaitinfo");
+            return -1;
+        }
+        if (PyErr_CheckSignals() < 0)
+            return -1;
+        if (deadline >= 0) {
+            ns = deadline - monotonic_ns();
+            if (ns < 0)
+                ns = 0;
+        }
+    }
+}
+
+/* sigwait, sigwaitinfo, sigtimedwait: one record. */
+static PyObject *wait_one(int which, PyObject *sigset, int64_t ns)
+{
+    uint64_t mask;
+    fs_info info;
+    int n;
+
+    if (!mask_in(sigset, catchable_mask, &mask) || (mask == 0 && ns < 0))
+        return NULL;  /* not taken: the caller hands it to the checked code */
+    n = wait_records(mask, &info, 1, ns);
+    if (n < 0)
+        return NULL;
+    if (n == 0)
+        Py_RETURN_NONE;
+    if (which == C_SIGWAIT) {
+        PyObject *sig = as_signal[info.signo];
+        Py_INCREF(sig);
+        return sig;
+    }
+    return new_siginfo(&info);
+}
+
+#define WAIT_NOT_TAKEN(result) ((result) == NULL && !PyErr_Occurred())
+
+static PyObject *fast_sigwait(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                              PyObject *kwnames)
+{
+    PyObject *result = NULL;
+    (void)self;
+
+    if (kwnames == NULL && nargs == 1)
+        result = wait_one(C_SIGWAIT, args[0], -1);
+    if (WAIT_NOT_TAKEN(result))
+        return call_checked(C_SIGWAIT, args, nargs, kwnames);
+    return result;
+}
+
+static PyObject *fast_sigwaitinfo(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                  PyObject *kwnames)
+{
+    PyObject *result = NULL;
+    (void)self;
+
+    if (kwnames == NULL && nargs == 1)
+        result = wait_one(C_SIGWAITINFO, args[0], -1);
+    if (WAIT_NOT_TAKEN(result))
+        return call_checked(C_SIGWAITINFO, args, nargs, kwnames);
+    return result;
+}
+
+static PyObject *fast_sigtimedwait(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                   PyObject *kwnames)
+{
+    PyObject *result = NULL;
+    int64_t ns;
+    (void)self;
+
+    if (kwnames == NULL && nargs == 2 && timeout_in(args[1], 0, &ns))
+        result = wait_one(C_SIGTIMEDWAIT, args[0], ns);
+    if (WAIT_NOT_TAKEN(result))
+        return call_checked(C_SIGTIMEDWAIT, args, nargs, kwnames);
+    return result;
+}
+
+/* A batch of up to max records, as a list of SigInfo or of si_value ints,
+ * into out if given (Waiter's preallocated records). Otherwise the first
+ * STACK_RECORDS land on the stack, and only a bigger burst, already pending,
+ * is taken into a buffer of its own: no malloc for the common small batch. */
+static PyObject *wait_list(uint64_t mask, fs_info *out, int max, int64_t ns, int values_only)
+{
+    fs_info stack[STACK_RECORDS], *rest = NULL;
+    int n, more = 0;
+    PyObject *result = NULL;
+
+    if (out != NULL) {
+        n = wait_records(mask, out, max, ns);
+        return n < 0 ? NULL : new_list(out, n, NULL, 0, values_only);
+    }
+    n = wait_records(mask, stack, max < STACK_RECORDS ? max : STACK_RECORDS, ns);
+    if (n < 0)
+        return NULL;
+    if (n == STACK_RECORDS && max > STACK_RECORDS) {
+        rest = PyMem_Malloc((size_t)(max - n) * sizeof *rest);
+        if (rest == NULL)
+            return PyErr_NoMemory();
+        more = wait_records(mask, rest, max - n, 0);  /* cannot fail: mask is valid */
+    }
+    if (more >= 0)
+        result = new_list(stack, n, rest, more, values_only);
+    PyMem_Free(rest);
+    return result;
+}
+
+/* sigwaitinfo_many(sigset, max=256, timeout=None) */
+static PyObject *fast_sigwaitinfo_many(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                       PyObject *kwnames)
+{
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_Size(kwnames);
+    PyObject *max_obj = nargs > 1 ? args[1] : keyword(args, nargs, kwnames, "max");
+    PyObject *timeout_obj = nargs > 2 ? args[2] : keyword(args, nargs, kwnames, "timeout");
+    long long max = 256;
+    int64_t ns = -1;
+    uint64_t mask;
+    (void)self;
+
+    if (nargs >= 1 && nargs + nkw <= 3
+        && nkw == (nargs <= 1 && max_obj != NULL) + (nargs <= 2 && timeout_obj != NULL)
+        && (max_obj == NULL || int_in(max_obj, 1, max_batch, &max))
+        && (timeout_obj == NULL || timeout_in(timeout_obj, 1, &ns))
+        && mask_in(args[0], catchable_mask, &mask) && (mask != 0 || ns >= 0))
+        return wait_list(mask, NULL, (int)max, ns, 0);
+    return call_checked(C_SIGWAITINFO_MANY, args, nargs, kwnames);
+}
+
+/* wait_into(address, mask, max, timeout, values_only): Waiter's wait into
+ * its own preallocated batch, arguments already checked but the timeout. */
+static PyObject *fast_wait_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                PyObject *kwnames)
+{
+    unsigned long address;
+    long long mask, max;
+    int64_t ns;
+    (void)self;
+
+    if (kwnames == NULL && nargs == 5 && ulong_in(args[0], &address) && address != 0
+        && int_in(args[1], 0, LLONG_MAX, &mask) && int_in(args[2], 1, max_batch, &max)
+        && timeout_in(args[3], 1, &ns) && (mask != 0 || ns >= 0))
+        return wait_list((uint64_t)mask, (fs_info *)(uintptr_t)address, (int)max, ns,
+                         PyObject_IsTrue(args[4]) == 1);
+    return call_checked(C_WAIT_INTO, args, nargs, kwnames);
+}
+
+/* One read() of up to max records from a signalfd, retried after EINTR
+ * once the Python handlers ran. 0 when none is pending (non-blocking fd). */
+static int read_records(int fd, void *scratch, int max, fs_info *out)
+{
+    size_t record = api->signalfd_record_size();
+    int n, err = 0;
+
+    for (;;) {
+        Py_BEGIN_ALLOW_THREADS
+        n = api->signalfd_read(fd, scratch, (size_t)max * record, out);
+        if (n < 0)
+            err = errno;
+        Py_END_ALLOW_THREADS
+        if (n >= 0)
+            return n;
+        if (err != EINTR) {
+            fail(raise_os_error, err, "read(signalfd)");
+            return -1;
+        }
+        if (PyErr_CheckSignals() < 0)
+            return -1;
+    }
+}
+
+/* Up to max records from a signalfd. As in wait_list, the first
+ * STACK_RECORDS land on the stack; a bigger burst is read, once poll() says
+ * more is pending (a blocking fd must not block again), into a buffer of its
+ * own. */
+static PyObject *read_batch(int fd, int max, int values_only)
+{
+    size_t record = api->signalfd_record_size();
+    _Alignas(8) unsigned char scratch[STACK_RECORDS * FS_SIGNALFD_RECORD];
+    fs_info first[STACK_RECORDS], *rest = NULL;
+    void *rest_scratch = NULL;
+    PyObject *result = NULL;
+    int n, more = 0;
+
+    if (record != FS_SIGNALFD_RECORD)
+        return PyErr_Format(PyExc_SystemError, "fastsig: signalfd records of %zu bytes", record);
+    n = read_records(fd, scratch, max < STACK_RECORDS ? max : STACK_RECORDS, first);
+    if (n < 0)
+        return NULL;
+    if (n == STACK_RECORDS && max > STACK_RECORDS) {
+        struct pollfd ready = {fd, POLLIN, 0};
+        if (poll(&ready, 1, 0) == 1 && (ready.revents & POLLIN)) {
+            rest = PyMem_Malloc((size_t)(max - n) * sizeof *rest);
+            rest_scratch = PyMem_Malloc((size_t)(max - n) * record);
+            if (rest == NULL || rest_scratch == NULL) {
+                PyMem_Free(rest);
+                PyMem_Free(rest_scratch);
+                return PyErr_NoMemory();
+            }
+            more = read_records(fd, rest_scratch, max - n, rest);
+        }
+    }
+    if (more >= 0)
+        result = new_list(first, n, rest, more, values_only);
+    PyMem_Free(rest);
+    PyMem_Free(rest_scratch);
+    return result;
+}
+
+/* signalfd_read(fd, max, values_only) */
+static PyObject *fast_signalfd_read(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                    PyObject *kwnames)
+{
+    long long fd, max;
+    (void)self;
+
+    if (kwnames == NULL && nargs == 3 && int_in(args[0], 0, INT32_MAX, &fd)
+        && int_in(args[1], 1, max_batch, &max))
+        return read_batch((int)fd, (int)max, PyObject_IsTrue(args[2]) == 1);
+    return call_checked(C_SIGNALFD_READ, args, nargs, kwnames);
+}
+
+/* ---- SignalFD ----------------------------------------------------------- */
+
+/* The base of fastsig.SignalFD: its read() and read_values() are these C
+ * methods, on the fd and default max that _set_fd() gave (fd -1: closed).
+ * Both are atomics: close() in one thread may race a read() in another
+ * (which then reads a closed fd or raises, as with any fd). */
+typedef struct {
+    PyObject_HEAD
+    _Atomic int fd;
+    _Atomic int max;
+} SignalFDCore;
+
+static PyObject *sfd_read_common(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                 PyObject *kwnames, int values_only)
+{
+    SignalFDCore *core = (SignalFDCore *)self;
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_Size(kwnames);
+    PyObject *max_obj = nargs == 1 ? args[0] : keyword(args, nargs, kwnames, "max");
+    int fd = atomic_load_explicit(&core->fd, memory_order_relaxed);
+    long long max = atomic_load_explicit(&core->max, memory_order_relaxed);
+
+    if (nargs + nkw > 1 || (nkw == 1 && max_obj == NULL)) {
+        PyErr_SetString(PyExc_TypeError, "read() takes one optional argument, max");
+        return NULL;
+    }
+    if (fd < 0)  /* the Python side raises the error for a closed fd */
+        return PyObject_CallMethod(self, "_check_open", NULL);
+    if (max_obj != NULL && max_obj != Py_None && !int_in(max_obj, 1, max_batch, &max)) {
+        PyObject *values = values_only ? Py_True : Py_False;
+        PyObject *fd_obj = PyLong_FromLong(fd), *checked_args[3] = {fd_obj, max_obj, values};
+        PyObject *result = fd_obj == NULL ? NULL
+                         : call_checked(C_SIGNALFD_READ, checked_args, 3, NULL);
+        Py_XDECREF(fd_obj);
+        return result;
+    }
+    return read_batch(fd, (int)max, values_only);
+}
+
+static PyObject *sfd_read(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                          PyObject *kwnames)
+{
+    return sfd_read_common(self, args, nargs, kwnames, 0);
+}
+
+static PyObject *sfd_read_values(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                 PyObject *kwnames)
+{
+    return sfd_read_common(self, args, nargs, kwnames, 1);
+}
+
+static PyObject *sfd_set_fd(PyObject *self, PyObject *args)
+{
+    SignalFDCore *core = (SignalFDCore *)self;
+    int fd, max;
+
+    if (!PyArg_ParseTuple(args, "ii:_set_fd", &fd, &max))
+        return NULL;
+    if (max < 1 || max > max_batch) {
+        PyErr_SetString(PyExc_ValueError, "_set_fd: max out of range");
+        return NULL;
+    }
+    atomic_store(&core->max, max);
+    atomic_store(&core->fd, fd < 0 ? -1 : fd);
+    Py_RETURN_NONE;
+}
+
+static PyObject *sfd_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    allocfunc alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
+    PyObject *self = alloc(type, 0);
+    (void)args;
+    (void)kwargs;
+    if (self != NULL) {
+        atomic_init(&((SignalFDCore *)self)->fd, -1);
+        atomic_init(&((SignalFDCore *)self)->max, 1);
+    }
+    return self;
+}
+
+static PyMethodDef sfd_methods[] = {
+    {"read", FASTCALL_KW(sfd_read), METH_FASTCALL | METH_KEYWORDS,
+     "read($self, /, max=None)\n--\n\n"
+     "Up to max records (default: the max given at creation; any size up to\n"
+     "MAX_BATCH). Blocking mode waits for at least one; non-blocking mode\n"
+     "returns [] when none is pending."},
+    {"read_values", FASTCALL_KW(sfd_read_values), METH_FASTCALL | METH_KEYWORDS,
+     "read_values($self, /, max=None)\n--\n\n"
+     "Like read(), returning only each record's si_value."},
+    {"_set_fd", sfd_set_fd, METH_VARARGS,
+     "_set_fd($self, fd, max, /)\n--\n\n"
+     "The fd read() reads (-1: closed) and its default max."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot sfd_slots[] = {
+    {Py_tp_doc, (void *)"The C part of fastsig.SignalFD."},
+    {Py_tp_new, (void *)sfd_new},
+    {Py_tp_methods, sfd_methods},
+    {0, NULL},
+};
+
+static PyType_Spec sfd_spec = {
+    "fastsig._fast.SignalFDCore", sizeof(SignalFDCore), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, sfd_slots,
+};
+
+/* ---- Exchange ----------------------------------------------------------- */
+
+/* The base of fastsig.Exchange: its send_wait_value() is this C method, which
+ * works on a copy of the Exchange's preallocated fs_exchange. Everything but a
+ * completed round trip with an int value goes to the Python method
+ * self._slow(value, n, errno, start_ns). */
+typedef struct {
+    PyObject_HEAD
+    const fs_exchange *x;
+    PyObject *keep;  /* owns *x */
+} ExchangeCore;
+
+#define EXCHANGE_NOT_INT -3  /* n for _slow(): the value was not taken */
+
+static int xc_traverse(PyObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(((ExchangeCore *)self)->keep);
+    return 0;
+}
+
+static int xc_clear(PyObject *self)
+{
+    ExchangeCore *xc = (ExchangeCore *)self;
+    xc->x = NULL;
+    Py_CLEAR(xc->keep);
+    return 0;
+}
+
+static void xc_dealloc(PyObject *self)
+{
+    PyTypeObject *type = Py_TYPE(self);
+    freefunc free_fn = (freefunc)PyType_GetSlot(type, Py_tp_free);
+    PyObject_GC_UnTrack(self);
+    xc_clear(self);
+    free_fn(self);
+    Py_DECREF(type);
+}
+
+static PyObject *xc_attach(PyObject *self, PyObject *args)
+{
+    ExchangeCore *xc = (ExchangeCore *)self;
+    unsigned long long address;
+    PyObject *keep;
+
+    if (!PyArg_ParseTuple(args, "KO:_attach", &address, &keep))
+        return NULL;
+    if (address == 0) {
+        PyErr_SetString(PyExc_ValueError, "_attach: null fs_exchange");
+        return NULL;
+    }
+    PyObject *old = xc->keep;
+    Py_INCREF(keep);
+    xc->keep = keep;
+    Py_XDECREF(old);
+    xc->x = (const fs_exchange *)(uintptr_t)address;
+    Py_RETURN_NONE;
+}
+
+static PyObject *xc_send_wait_value(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                    PyObject *kwnames)
+{
+    ExchangeCore *xc = (ExchangeCore *)self;
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_Size(kwnames);
+    PyObject *value_obj = nargs == 1 ? args[0] : keyword(args, nargs, kwnames, "value");
+    PyObject *zero = NULL, *result;
+    long long value, start_ns = 0;
+    fs_exchange x;
+    fs_info out;
+    int n, err = 0;
+
+    if (nargs + nkw > 1 || (nkw == 1 && value_obj == NULL)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "send_wait_value() takes one optional argument, value");
+        return NULL;
+    }
+    if (xc->x == NULL) {
+        PyErr_SetString(PyExc_ValueError, "send_wait_value() on an Exchange never set up");
+        return NULL;
+    }
+    if (value_obj == NULL)
+        value_obj = zero = PyLong_FromLong(0);
+    if (value_obj == NULL)
+        return NULL;
+    x = *xc->x;
+    /* When the round trip began, for the time left after an EINTR; a wait
+     * without a timeout needs none. CLOCK_MONOTONIC is time.monotonic_ns(). */
+    if (x.timeout_ns >= 0)
+        start_ns = monotonic_ns();
+    if (!int_in(value_obj, INTPTR_MIN, INTPTR_MAX, &value)) {
+        n = EXCHANGE_NOT_INT;
+    } else {
+        x.value = (int64_t)value;
+        Py_BEGIN_ALLOW_THREADS
+        n = api->exchange_once(&x, &out);
+        if (n < 0)
+            err = errno;
+        Py_END_ALLOW_THREADS
+        if (n == 1) {
+            Py_XDECREF(zero);
+            return PyLong_FromLongLong(out.value);
+        }
+    }
+    result = PyObject_CallMethod(self, "_slow", "OiiL", value_obj, n, err, start_ns);
+    Py_XDECREF(zero);
+    return result;
+}
+
+static PyMethodDef xc_methods[] = {
+    {"send_wait_value", FASTCALL_KW(xc_send_wait_value), METH_FASTCALL | METH_KEYWORDS,
+     "send_wait_value($self, /, value=0)\n--\n\n"
+     "Send value, wait for one reply, in one C call; the reply's si_value,\n"
+     "or None if the timeout ran out."},
+    {"_attach", xc_attach, METH_VARARGS,
+     "_attach($self, address, keep, /)\n--\n\n"
+     "Work on the fs_exchange at address, which keep owns."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot xc_slots[] = {
+    {Py_tp_doc, (void *)"The C part of fastsig.Exchange."},
+    {Py_tp_traverse, (void *)xc_traverse},
+    {Py_tp_clear, (void *)xc_clear},
+    {Py_tp_dealloc, (void *)xc_dealloc},
+    {Py_tp_methods, xc_methods},
+    {0, NULL},
+};
+
+static PyType_Spec xc_spec = {
+    "fastsig._fast.ExchangeCore", sizeof(ExchangeCore), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC, xc_slots,
+};
+
+/* ---- setup -------------------------------------------------------------- */
+
+/* Whether the running CPython is older than major.minor (this abi3 module
+ * runs on any version from 3.9 on). */
+static int runtime_before(int major, int minor)
+{
+    int run_major = 0, run_minor = 0;
+    if (sscanf(Py_GetVersion(), "%d.%d", &run_major, &run_minor) != 2)
+        return 0;
+    return run_major < major || (run_major == major && run_minor < minor);
+}
+
+static PyObject *fast_setup(PyObject *self, PyObject *args)
+{
+    unsigned long long address;
+    unsigned long long valid, catchable;
+    PyObject *type, *signals, *name_dict, *thread_dict, *impls, *os_err, *send_err;
+    PyObject *tuple_type = (PyObject *)&PyTuple_Type;
+    (void)self;
+
+    if (!PyArg_ParseTuple(args, "KO!O!KKO!O!O!OOl:setup", &address, &PyType_Type, &type,
+                          &PyTuple_Type, &signals, &valid, &catchable, &PyDict_Type, &name_dict,
+                          &PyDict_Type, &thread_dict, &PyDict_Type, &impls, &os_err, &send_err,
+                          &max_batch))
+        return NULL;
+    if (api != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "fastsig._fast is already set up");
+        return NULL;
+    }
+    if (address == 0 || ((const fs_api *)(uintptr_t)address)->size != sizeof(fs_api)) {
+        PyErr_SetString(PyExc_ValueError, "setup: not an fs_api table of this build");
+        return NULL;
+    }
+    if (!PyObject_IsSubclass(type, tuple_type) || PyTuple_Size(signals) != NSIG_MASK
+        || max_batch < 1 || max_batch > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "setup: bad SigInfo type, signal table or batch size");
+        return NULL;
+    }
+    PyObject *new_fn = PyObject_GetAttrString(tuple_type, "__new__");
+    if (new_fn == NULL)
+        return NULL;
+    PyObject *zero_int = PyLong_FromLong(0);
+    PyObject *id_name = PyUnicode_InternFromString("native_id");
+    if (zero_int == NULL || id_name == NULL) {
+        Py_DECREF(new_fn);
+        Py_XDECREF(zero_int);
+        Py_XDECREF(id_name);
+        return NULL;
+    }
+    for (int i = 0; i < C_COUNT; i++) {
+        PyObject *fn = PyDict_GetItemString(impls, checked_names[i]);
+        if (fn == NULL || !PyCallable_Check(fn)) {
+            Py_DECREF(new_fn);
+            Py_DECREF(zero_int);
+            Py_DECREF(id_name);
+            return PyErr_Format(PyExc_ValueError, "setup: no checked %s", checked_names[i]);
+        }
+    }
+    /* Nothing can fail from here on: commit everything. */
+    for (int i = 0; i < C_COUNT; i++) {
+        checked[i] = PyDict_GetItemString(impls, checked_names[i]);
+        Py_INCREF(checked[i]);
+    }
+    for (int i = 0; i < NSIG_MASK; i++) {
+        as_signal[i] = PyTuple_GetItem(signals, i);
+        Py_INCREF(as_signal[i]);
+    }
+    Py_INCREF(type);
+    Py_INCREF(name_dict);
+    Py_INCREF(thread_dict);
+    Py_INCREF(os_err);
+    Py_INCREF(send_err);
+    siginfo_type = type;
+    tuple_new = new_fn;
+    zero = zero_int;
+    native_id_name = id_name;
+    /* PyType_GetSlot() answers for a static type from 3.10 on; 3.9 raises. */
+    tuple_tp_new = (newfunc)PyType_GetSlot(&PyTuple_Type, Py_tp_new);
+    if (tuple_tp_new == NULL)
+        PyErr_Clear();
+    if (runtime_before(3, 14))
+        siginfo_alloc = (allocfunc)PyType_GetSlot((PyTypeObject *)type, Py_tp_alloc);
+    names = name_dict;
+    threads = thread_dict;
+    raise_os_error = os_err;
+    raise_send_error = send_err;
+    valid_mask = valid;
+    catchable_mask = catchable & valid;
+    api = (const fs_api *)(uintptr_t)address;
+    Py_RETURN_NONE;
+}
+
+#define FAST(name, doc) \
+    {#name, FASTCALL_KW(fast_##name), METH_FASTCALL | METH_KEYWORDS, doc}
+
+static PyMethodDef fast_methods[] = {
+    {"setup", fast_setup, METH_VARARGS,
+     "setup(api_address, siginfo_type, signals, valid_mask, catchable_mask, names,\n"
+     "      threads, checked, raise_os_error, raise_send_error, max_batch, /)\n--\n\n"
+     "Wire this module to the core and the Python layer; once, at import."},
+    FAST(sigqueue,
+         "sigqueue(pid, sig, value=0)\n--\n\n"
+         "Queue signal sig with the integer payload value (pointer-width sigval) to\n"
+         "process pid, in one syscall. sig may be an int, a signal.Signals or a name\n"
+         "('SIGRTMIN+1', 'USR1'). Real-time signals queue in order, lowest number\n"
+         "first; standard signals (1-31) coalesce while pending, payload included.\n"
+         "A full queue (EAGAIN, RLIMIT_SIGPENDING) raises fastsig.QueueFull, a\n"
+         "BlockingIOError: nothing is dropped silently. Bad arguments raise\n"
+         "TypeError/ValueError/OverflowError before any syscall."),
+    FAST(kill,
+         "kill(pid, sig)\n--\n\n"
+         "kill(2): pid > 0 one process, 0 my process group, -1 every process I may\n"
+         "signal, < -1 the process group -pid. sig may be 0 to probe."),
+    FAST(killpg,
+         "killpg(pgid, sig)\n--\n\n"
+         "Signal every process in process group pgid (0: my own group)."),
+    FAST(raise_signal,
+         "raise_signal(signalnum)\n--\n\n"
+         "Send a signal to the calling thread, like signal.raise_signal()."),
+    FAST(pthread_kill,
+         "pthread_kill(thread_id, signalnum)\n--\n\n"
+         "Send a signal to a thread of this process, like signal.pthread_kill().\n\n"
+         "Unlike the stdlib, an id that is not a live Python thread raises\n"
+         "ProcessLookupError instead of crashing the interpreter."),
+    FAST(pthread_sigqueue,
+         "pthread_sigqueue(thread_id, sig, value=0)\n--\n\n"
+         "Queue a signal with a payload to one thread of this process (glibc):\n"
+         "si_code SI_QUEUE, delivered to that thread only."),
+    FAST(pthread_sigmask,
+         "pthread_sigmask(how, mask)\n--\n\n"
+         "Change the calling thread's mask; returns the previous one as a set.\n\n"
+         "SIGKILL and SIGSTOP are accepted and silently left unblocked, as the\n"
+         "kernel does, so blocking valid_signals() works."),
+    {"sigpending", fast_sigpending, METH_NOARGS,
+     "sigpending()\n--\n\nThe signals pending for the calling thread or the process."},
+    {"valid_signals", fast_valid_signals, METH_NOARGS,
+     "valid_signals()\n--\n\n"
+     "Every valid signal number, as signal.valid_signals() reports them."},
+    FAST(strsignal,
+         "strsignal(signalnum)\n--\n\n"
+         "The C library's description of a signal, like signal.strsignal(): None\n"
+         "for a number it reserves (32, 33 on glibc) or cannot describe."),
+    FAST(sigwait,
+         "sigwait(sigset)\n--\n\n"
+         "Wait for one of sigset (blocked in the calling thread); returns its\n"
+         "number as a signal.Signals member, like signal.sigwait()."),
+    FAST(sigwaitinfo,
+         "sigwaitinfo(sigset)\n--\n\n"
+         "Wait for one of sigset; returns its SigInfo (a superset of struct_siginfo)."),
+    FAST(sigtimedwait,
+         "sigtimedwait(sigset, timeout)\n--\n\n"
+         "Like sigwaitinfo() with a timeout in seconds; None when it runs out."),
+    FAST(sigwaitinfo_many,
+         "sigwaitinfo_many(sigset, max=256, timeout=None)\n--\n\n"
+         "Block for the first signal of sigset, then take every one already pending,\n"
+         "up to max, in the same C call: the high-rate receive path. [] on timeout."),
+    FAST(wait_into,
+         "wait_into(address, mask, max, timeout, values_only)\n--\n\n"
+         "Waiter's wait into its preallocated records."),
+    FAST(signalfd_read,
+         "signalfd_read(fd, max, values_only)\n--\n\n"
+         "One read() of up to max records from a signalfd."),
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef fast_module = {
+    PyModuleDef_HEAD_INIT, "fastsig._fast",
+    "The per-call hot paths of fastsig as CPython builtins (csrc/python/_fast.c).",
+    -1, fast_methods, NULL, NULL, NULL, NULL,
+};
+
+/* Single-phase init on purpose: the state above is per process, and CPython
+ * refuses such a module in an isolated subinterpreter instead of sharing it. */
+PyMODINIT_FUNC PyInit__fast(void)
+{
+    PyObject *module = PyModule_Create(&fast_module), *type;
+
+    if (module == NULL)
+        return NULL;
+#ifdef Py_GIL_DISABLED
+    PyUnstable_Module_SetGIL(module, Py_MOD_GIL_NOT_USED);
+#endif
+    type = PyType_FromSpec(&xc_spec);
+    if (type == NULL || PyModule_AddObject(module, "ExchangeCore", type) < 0) {
+        Py_XDECREF(type);
+        Py_DECREF(module);
+        return NULL;
+    }
+    type = PyType_FromSpec(&sfd_spec);
+    if (type == NULL || PyModule_AddObject(module, "SignalFDCore", type) < 0) {
+        Py_XDECREF(type);
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}
