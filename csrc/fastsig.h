@@ -21,8 +21,7 @@
 enum {
     FS_HAVE_SIGNALFD = 1,
     FS_HAVE_PIDFD = 2,
-    FS_HAVE_PTHREAD_SIGQUEUE = 4,
-    FS_HAVE_RTSIG = 8
+    FS_HAVE_PTHREAD_SIGQUEUE = 4
 };
 
 /* One received signal. Fields the si_code does not define are zero. The

@@ -48,9 +48,6 @@ unsigned fs_features(void)
 #ifdef FS_HAVE_PTHREAD_SIGQUEUE_FN
     features |= FS_HAVE_PTHREAD_SIGQUEUE;
 #endif
-#ifdef SIGRTMIN
-    features |= FS_HAVE_RTSIG;
-#endif
 #ifdef FS_HAVE_TIMER_SYSCALLS
     features |= FS_HAVE_TIMER;
 #endif
@@ -135,11 +132,13 @@ static struct timespec timespec_from_ns(int64_t ns)
     return ts;
 }
 
-static int64_t monotonic_ns(void)
+/* pthread functions return the error instead of setting errno. */
+static int from_pthread(int rc)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    if (rc == 0)
+        return 0;
+    errno = rc;
+    return -1;
 }
 
 /* ---- sending ------------------------------------------------------------ */
@@ -188,7 +187,7 @@ struct backoff {
 
 static int backoff_wait(struct backoff *b)
 {
-    int64_t now = monotonic_ns();
+    int64_t now = fs_monotonic_ns();
     if (b->deadline_ns >= 0 && now >= b->deadline_ns)
         return -1;
     if (b->sleep_ns == 0) {
@@ -210,7 +209,7 @@ static int backoff_wait(struct backoff *b)
 static int queue_many(int32_t pid, int sig, const int64_t *values, int64_t first,
                       size_t n, int64_t timeout_ns, size_t *sent)
 {
-    struct backoff b = {timeout_ns < 0 ? -1 : monotonic_ns() + timeout_ns, 0};
+    struct backoff b = {timeout_ns < 0 ? -1 : fs_monotonic_ns() + timeout_ns, 0};
     size_t i = 0;
     int rc = 0;
     while (i < n) {
@@ -248,12 +247,7 @@ int fs_sigqueue_range(int32_t pid, int sig, int64_t first, size_t n,
 
 int fs_pthread_kill(unsigned long thread, int sig)
 {
-    int rc = pthread_kill((pthread_t)thread, sig);
-    if (rc != 0) {
-        errno = rc;
-        return -1;
-    }
-    return 0;
+    return from_pthread(pthread_kill((pthread_t)thread, sig));
 }
 
 int fs_pthread_sigqueue(unsigned long thread, int sig, int64_t value)
@@ -261,12 +255,7 @@ int fs_pthread_sigqueue(unsigned long thread, int sig, int64_t value)
 #ifdef FS_HAVE_PTHREAD_SIGQUEUE_FN
     union sigval v;
     v.sival_ptr = (void *)(intptr_t)value;
-    int rc = pthread_sigqueue((pthread_t)thread, sig, v);
-    if (rc != 0) {
-        errno = rc;
-        return -1;
-    }
-    return 0;
+    return from_pthread(pthread_sigqueue((pthread_t)thread, sig, v));
 #else
     (void)thread; (void)sig; (void)value;
     errno = ENOSYS;
@@ -317,11 +306,8 @@ int fs_pthread_sigmask(int how, uint64_t set, uint64_t *old)
     sigset_t new_set, old_set;
     if (fs_mask_to_sigset(set, &new_set) < 0)
         return -1;
-    int rc = pthread_sigmask(how, &new_set, &old_set);
-    if (rc != 0) {
-        errno = rc;
+    if (from_pthread(pthread_sigmask(how, &new_set, &old_set)) < 0)
         return -1;
-    }
     *old = fs_sigset_to_mask(&old_set);
     return 0;
 }

@@ -19,8 +19,20 @@ replacements whose results only add fields.
 from __future__ import annotations
 
 from ._async import CancelOn, add_signal_handler, cancel_on, remove_signal_handler
-from ._core import HAVE_PIDFD, HAVE_PTHREAD_SIGQUEUE, HAVE_SIGNALFD, SIG_BLOCK, SIG_SETMASK, SIG_UNBLOCK
+from ._core import (
+    HAVE_PDEATHSIG,
+    HAVE_PIDFD,
+    HAVE_PIDFD_OPEN,
+    HAVE_PTHREAD_SIGQUEUE,
+    HAVE_SETSIG,
+    HAVE_SIGNALFD,
+    HAVE_TIMER,
+    SIG_BLOCK,
+    SIG_SETMASK,
+    SIG_UNBLOCK,
+)
 from ._errors import FastsigError, QueueFull, SignalBusy
+from ._forward import Forwarder, ForwardStats, forward
 from ._listener import Dispatcher, Listener, Stats, listen, on
 from ._names import SIGRTMAX, SIGRTMIN, rt, signame, signum
 from ._ops import (
@@ -44,22 +56,22 @@ from ._ops import (
     valid_signals,
 )
 from ._siginfo import BusCode, CldCode, FpeCode, IllCode, PollCode, SegvCode, SiCode, SigInfo, code_name
-from ._trust import SenderPolicy  # reliability & trust (issue 5)
+from ._trust import SenderPolicy
 
 __version__ = "0.1.0"
 
 __all__ = [
     "SIGRTMAX", "SIGRTMIN", "SIG_BLOCK", "SIG_SETMASK", "SIG_UNBLOCK",
     "Dispatcher", "Exchange", "FastsigError", "Listener", "QueueFull", "SiCode",
-    "SigInfo", "SignalBusy", "Stats", "Waiter",
+    "SenderPolicy", "SigInfo", "SignalBusy", "Stats", "Waiter", "CancelOn",
     "BusCode", "CldCode", "FpeCode", "IllCode", "PollCode", "SegvCode",
     "blocked", "code_name", "kill", "killpg", "listen", "on", "pthread_kill",
     "pthread_sigmask", "raise_signal", "rt", "sigpending", "sigprocmask", "signame",
     "signum", "sigqueue", "sigqueue_many", "sigtimedwait", "sigwait", "sigwaitinfo",
     "sigwaitinfo_many", "strsignal", "valid_signals",
+    "add_signal_handler", "cancel_on", "remove_signal_handler",
+    "ForwardStats", "Forwarder", "forward",
 ]
-__all__ += ["SenderPolicy"]  # reliability & trust (issue 5)
-__all__ += ["CancelOn", "add_signal_handler", "cancel_on", "remove_signal_handler"]
 
 # Linux-only calls exist only where the platform has them: hasattr() tells.
 if HAVE_SIGNALFD:
@@ -74,12 +86,6 @@ if HAVE_PIDFD:
     from ._ops import pidfd_send_signal
 
     __all__ += ["pidfd_send_signal"]
-
-# Kernel signal sources and the supervisor's tools, where the platform has them.
-from ._core import HAVE_PDEATHSIG, HAVE_PIDFD_OPEN, HAVE_SETSIG, HAVE_TIMER  # noqa: E402
-from ._forward import Forwarder, ForwardStats, forward  # noqa: E402
-
-__all__ += ["ForwardStats", "Forwarder", "forward"]
 
 if HAVE_TIMER:
     from ._sources import Timer

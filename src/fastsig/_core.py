@@ -30,7 +30,7 @@ HAVE_PTHREAD_SIGQUEUE = bool(FEATURES & lib.FS_HAVE_PTHREAD_SIGQUEUE)
 SIGRTMIN: int = lib.fs_sigrtmin()
 SIGRTMAX: int = lib.fs_sigrtmax()
 NSIG = 65  # signals 1..64, the width of the C core's masks
-# Issue 2: the widths of sigval (its pointer view) and pthread_t.
+# The widths of sigval (its pointer view) and pthread_t, for range checks.
 POINTER_BITS: int = 8 * ffi.sizeof("void *")
 ULONG_BITS: int = 8 * ffi.sizeof("unsigned long")
 CHAIN = lib.FS_CHAIN
