@@ -16,11 +16,11 @@ from typing import Callable, List, Optional
 import pytest
 
 import fastsig
-from fastsig import _ops
+from fastsig import _args, _ops
 from support import ROOT, RT1, exit_code, forked, in_child, isolate_sigpending, proc_status, python_child
 
-VALUE_MAX = _ops._VALUE_MAX
-VALUE_MIN = _ops._VALUE_MIN
+VALUE_MAX = _args.VALUE_MAX
+VALUE_MIN = _args.VALUE_MIN
 EXTREMES = [0, 1, -1, 7, 0x7FFFFFFF, -0x80000000, 0x1_0000_0001, VALUE_MAX, VALUE_MIN,
             VALUE_MAX - 1, VALUE_MIN + 1]
 # tgkill() reports SI_TKILL on most kernels, SI_USER on some (6.18 here).

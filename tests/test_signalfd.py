@@ -37,7 +37,7 @@ def test_one_read_takes_a_whole_burst_and_max_limits_it() -> None:
         # Any positive max, past the one given at creation too.
         fastsig.sigqueue_many(me, RT1, range(600))
         assert sfd.read_values(max=2000) == list(range(600))
-        for bad in (0, -1, fastsig._ops.MAX_BATCH + 1):
+        for bad in (0, -1, fastsig._args.MAX_BATCH + 1):
             with pytest.raises(ValueError, match="max"):
                 sfd.read(bad)
         with pytest.raises(TypeError, match="max"):

@@ -25,11 +25,11 @@ import threading
 import time
 from typing import List, NamedTuple, Optional
 
-from . import _core
+from . import _args, _core
 from ._errors import QueueFull
 from ._listener import Listener
 from ._names import SignalSet, valid_signals
-from ._ops import _int, _pid, pthread_sigmask
+from ._ops import pthread_sigmask
 from ._siginfo import SiCode, SigInfo
 
 _VALUE_CODES = frozenset(int(c) for c in (SiCode.SI_QUEUE, SiCode.SI_TIMER, SiCode.SI_MESGQ,
@@ -64,11 +64,11 @@ class Forwarder:
         self._pidfd = -1
         self._group_fd = -1
         if pidfd is not None:
-            self._pidfd = _int("pidfd", pidfd)
+            self._pidfd = _args.integer("pidfd", pidfd)
             if self._pidfd < 0:
                 raise ValueError(f"pidfd must be >= 0, not {self._pidfd}")
         else:
-            self._pid = _pid(to)
+            self._pid = _args.pid(to)
             if self._pid in (0, -1):
                 raise ValueError(f"forward() to {self._pid} would signal this process's group "
                                  "or every process: give a pid or -pgid")

@@ -72,18 +72,19 @@ from typing import (
     NamedTuple,
     Optional,
     Set,
-    Union,
+    TypeVar,
 )
 
-from . import _core
+from . import _args, _core
 from ._errors import SignalBusy
 from ._eventloop import Future, Loop, running_loop
 from ._names import SignalSet, catchable, signame, valid_signals
-from ._ops import _batch_size, _deadline, _int, _remaining, pthread_sigmask, timeout_ns
+from ._ops import pthread_sigmask
 from ._siginfo import SigInfo, from_batch
 from ._trust import SenderPolicy
 
 log = logging.getLogger("fastsig")
+T = TypeVar("T")
 
 DEFAULT_CAPACITY = 1 << 16
 MAX_CAPACITY = 1 << 22  # 4 Mi records, ~330 MiB: beyond that, read faster
@@ -134,10 +135,10 @@ class Listener:
         numbers = sorted({catchable(s, "listen to") for s in sigs})
         if not numbers:
             raise ValueError("a Listener needs at least one signal")
-        capacity = _int("capacity", capacity)
+        capacity = _args.integer("capacity", capacity)
         if not 2 <= capacity <= MAX_CAPACITY or capacity & (capacity - 1):
             raise ValueError(f"capacity must be a power of two in 2..{MAX_CAPACITY}, not {capacity}")
-        self._batch_size = _batch_size(batch)
+        self._batch_size = _args.batch_size(batch)
         self._signals = frozenset(numbers)
         self._mask = sum(1 << (sig - 1) for sig in numbers)
         self._local = threading.local()
@@ -191,49 +192,56 @@ class Listener:
 
     def drain(self, max: Optional[int] = None) -> List[SigInfo]:
         """Every record ready now, up to max; never blocks."""
-        return self._read(max, None, block=False, values=False)  # type: ignore[return-value]
+        return self._read(max, None, False, self._records)
 
     def drain_values(self, max: Optional[int] = None) -> List[int]:
         """Like drain(), returning only each record's si_value."""
-        return self._read(max, None, block=False, values=True)  # type: ignore[return-value]
+        return self._read(max, None, False, self._values)
 
     def wait(self, timeout: Optional[float] = None, max: Optional[int] = None) -> List[SigInfo]:
         """Block (GIL released) until records arrive, up to max; [] on timeout
         or when the Listener is closed meanwhile."""
-        return self._read(max, timeout, block=True, values=False)  # type: ignore[return-value]
+        return self._read(max, timeout, True, self._records)
 
     def wait_values(self, timeout: Optional[float] = None, max: Optional[int] = None) -> List[int]:
         """Like wait(), returning only each record's si_value."""
-        return self._read(max, timeout, block=True, values=True)  # type: ignore[return-value]
+        return self._read(max, timeout, True, self._values)
 
-    def _read(self, max: Optional[int], timeout: Optional[float], *, block: bool,
-              values: bool) -> Union[List[SigInfo], List[int]]:
+    def _read(self, max: Optional[int], timeout: Optional[float], block: bool,
+              accepted: Callable[[_core.Batch, int], List[T]]) -> List[T]:
         batch, limit = self._batch(max)
-        deadline = _deadline(timeout_ns(timeout)) if block else None
+        deadline = _args.deadline(_args.timeout_ns(timeout)) if block else None
         ring = self._acquire()
         try:
             # A wait interrupted by a signal (EINTR) returns 0: looping back
             # through Python runs CPython's handlers, then waits the time left
             # (PEP 475). All records rejected by the policy: read on.
             while True:
-                left = _remaining(deadline)
+                left = _args.remaining(deadline)
                 n = ring.wait(batch, limit, left) if block else ring.drain(batch, limit)
-                out = self._accepted(batch, n, values)
+                out = accepted(batch, n)
                 ran_out = left == 0 if block else n < limit  # timed out / ran dry
                 if out or ran_out or self._closing:
                     return out
         finally:
             self._release()
 
-    def _accepted(self, batch: _core.Batch, n: int, values: bool) -> Union[List[SigInfo], List[int]]:
+    def _records(self, batch: _core.Batch, n: int) -> List[SigInfo]:
+        """The first n records, without those the accept= policy refuses."""
+        records = from_batch(batch, n)
         if self._policy is None:
-            return batch.values(n) if values else from_batch(batch, n)
-        accepted, rejected = self._policy.filter(from_batch(batch, n))
+            return records
+        accepted, rejected = self._policy.filter(records)
         if rejected:
             with self._cond:
                 for info in rejected:
                     self._rejected[info.si_signo] += 1
-        return [info.si_value for info in accepted] if values else accepted
+        return accepted
+
+    def _values(self, batch: _core.Batch, n: int) -> List[int]:
+        if self._policy is None:
+            return batch.values(n)
+        return [info.si_value for info in self._records(batch, n)]
 
     def __iter__(self) -> Iterator[SigInfo]:
         """Every record, blocking between batches, until the Listener closes."""
@@ -392,7 +400,7 @@ class Listener:
     # -- internals ---------------------------------------------------------
 
     def _batch(self, max: Optional[int]) -> tuple[_core.Batch, int]:
-        limit = self._batch_size if max is None else _batch_size(max)
+        limit = self._batch_size if max is None else _args.batch_size(max)
         batch: Optional[_core.Batch] = getattr(self._local, "batch", None)
         if batch is None or batch.capacity < limit:
             batch = self._local.batch = _core.Batch(limit if limit > self._batch_size else self._batch_size)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import math
 import os
 import signal
 import sys
@@ -18,7 +17,7 @@ import time
 from array import array
 from typing import Callable, Iterable, Iterator, List, Optional, Set, Union
 
-from . import _core, _fast
+from . import _args, _core, _fast
 from ._errors import QueueFull, os_error, send_error
 from ._names import (
     NAME_CACHE,
@@ -35,71 +34,8 @@ from ._names import (
 from ._names import strsignal as _strsignal_checked
 from ._siginfo import SigInfo, first, from_batch
 
-_VALUE_BITS = _core.POINTER_BITS
-_VALUE_MIN = -(1 << (_VALUE_BITS - 1))
-_VALUE_MAX = (1 << (_VALUE_BITS - 1)) - 1
-_PID_MAX = (1 << 31) - 1
-# pthread_t is an unsigned long, as the stdlib's pthread_kill() converts it.
-_THREAD_MAX = (1 << _core.ULONG_BITS) - 1
 # An unbounded retry waits in slices this long, so Ctrl-C still gets through.
 _SLICE_NS = 100_000_000
-# The largest batch one call may return: 64 Ki records (4.5 MiB), more than a
-# default RLIMIT_SIGPENDING lets one process queue, and never a runaway malloc.
-MAX_BATCH = 1 << 16
-# Timeouts past this many seconds (~146 years) mean "forever".
-_FOREVER_S = (1 << 62) / 1e9
-
-
-def _int(name: str, value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    return int(value)
-
-
-def _pid(pid: object, *, positive: bool = False) -> int:
-    number = _int("pid", pid)
-    low = 1 if positive else -_PID_MAX
-    if not low <= number <= _PID_MAX:
-        raise ValueError(f"pid {number} out of range" + (" (must be > 0)" if positive else ""))
-    return number
-
-
-def _value(value: object) -> int:
-    number = _int("value", value)
-    if not _VALUE_MIN <= number <= _VALUE_MAX:
-        raise OverflowError(
-            f"value {number} does not fit in a {_VALUE_BITS}-bit sigval ({_VALUE_MIN}..{_VALUE_MAX})"
-        )
-    return number
-
-
-def timeout_ns(timeout: Optional[float]) -> int:
-    """Seconds (None: forever) as the C core's ns, -1 meaning forever."""
-    if timeout is None:
-        return -1
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"timeout must be a number of seconds or None, not {type(timeout).__name__}")
-    if math.isnan(timeout) or timeout < 0:
-        raise ValueError(f"timeout must be non-negative, not {timeout!r}")
-    if timeout >= _FOREVER_S:
-        return -1
-    return int(timeout * 1e9)
-
-
-def _batch_size(max: object) -> int:
-    """A batch's capacity: its records are allocated up front, so it is bounded."""
-    size = _int("max", max)
-    if not 1 <= size <= MAX_BATCH:
-        raise ValueError(f"max must be in 1..{MAX_BATCH}, not {size}")
-    return size
-
-
-def _remaining(deadline: Optional[int]) -> int:
-    return -1 if deadline is None else max(0, deadline - time.monotonic_ns())
-
-
-def _deadline(ns: int) -> Optional[int]:
-    return None if ns < 0 else time.monotonic_ns() + ns
 
 
 # ---- sending ---------------------------------------------------------------
@@ -107,12 +43,12 @@ def _deadline(ns: int) -> Optional[int]:
 def _kill_checked(pid: int, sig: SignalLike) -> None:
     """kill(2): pid > 0 one process, 0 my process group, -1 every process I may
     signal, < -1 the process group -pid. ``sig`` may be 0 to probe."""
-    _core.kill(_pid(pid), signum_or_probe(sig))
+    _core.kill(_args.pid(pid), signum_or_probe(sig))
 
 
 def _killpg_checked(pgid: int, sig: SignalLike) -> None:
     """Signal every process in process group pgid (0: my own group)."""
-    number = _pid(pgid)
+    number = _args.pid(pgid)
     if number < 0:
         raise ValueError(f"process group {number} must be >= 0")
     _core.kill(-number if number else 0, signum_or_probe(sig))
@@ -125,7 +61,7 @@ def _raise_signal_checked(signalnum: SignalLike) -> None:
 
 def _sigqueue_checked(pid: int, sig: SignalLike, value: int = 0) -> None:
     """sigqueue() with every argument checked; the C fast path's fallback."""
-    _core.sigqueue(_pid(pid, positive=True), signum(sig), _value(value))
+    _core.sigqueue(_args.pid(pid, positive=True), signum(sig), _args.sigval(value))
 
 
 def _raise_send_error(err: int, syscall: str) -> None:
@@ -146,9 +82,10 @@ def _values_array(values: Iterable[int]) -> array[int]:
         arr = array("q", seq)
     except (TypeError, OverflowError):
         arr = None
-    if arr is None or (_VALUE_BITS < 64 and arr and not _VALUE_MIN <= min(arr) <= max(arr) <= _VALUE_MAX):
+    narrow = _args.VALUE_BITS < 64 and arr and not _args.VALUE_MIN <= min(arr) <= max(arr) <= _args.VALUE_MAX
+    if arr is None or narrow:
         for value in seq:
-            _value(value)
+            _args.sigval(value)
         raise TypeError(f"values must be ints, not {values!r}")  # pragma: no cover
     return arr
 
@@ -170,13 +107,13 @@ def sigqueue_many(
     whose ``sent`` also counts what went before it. A ``range`` with step 1 is
     sent without building an array.
     """
-    target, number = _pid(pid, positive=True), signum(sig)
-    budget = timeout_ns(timeout)
+    target, number = _args.pid(pid, positive=True), signum(sig)
+    budget = _args.timeout_ns(timeout)
     sender = _core.BulkSender()
     send: Callable[[int, int], int]
     if isinstance(values, range) and values.step == 1:
         if values:
-            _value(values[0]), _value(values[-1])
+            _args.sigval(values[0]), _args.sigval(values[-1])
         start, total = values.start, len(values)
 
         def send(done: int, ns: int) -> int:
@@ -191,10 +128,10 @@ def sigqueue_many(
         return send(0, 0)
     # Retry in slices, back in Python between them so that handlers run
     # (PEP 475), then go on with the time left.
-    deadline = _deadline(budget)
+    deadline = _args.deadline(budget)
     done = 0
     while True:
-        left = _remaining(deadline)
+        left = _args.remaining(deadline)
         try:
             return done + send(done, _SLICE_NS if left < 0 else min(left, _SLICE_NS))
         except QueueFull as full:
@@ -207,8 +144,8 @@ def sigqueue_many(
 
 
 def _thread(thread_id: object, syscall: str) -> int:
-    ident = _int("thread_id", thread_id)
-    if not 0 <= ident <= _THREAD_MAX:
+    ident = _args.integer("thread_id", thread_id)
+    if not 0 <= ident <= _args.THREAD_MAX:
         raise OverflowError(f"thread_id {ident} does not fit in a pthread_t")
     # pthread_kill() on an id that is not a live thread is undefined behaviour
     # (the stdlib segfaults); only hand the C library ids of live Python threads.
@@ -230,7 +167,7 @@ def _pthread_kill_checked(thread_id: int, signalnum: SignalLike) -> None:
 def _pthread_sigqueue_checked(thread_id: int, sig: SignalLike, value: int = 0) -> None:
     """Queue a signal with a payload to one thread of this process (glibc):
     si_code SI_QUEUE, delivered to that thread only."""
-    _core.pthread_sigqueue(_thread(thread_id, "pthread_sigqueue"), signum(sig), _value(value))
+    _core.pthread_sigqueue(_thread(thread_id, "pthread_sigqueue"), signum(sig), _args.sigval(value))
 
 
 def pidfd_send_signal(pidfd: int, sig: SignalLike, value: Optional[int] = None, *,
@@ -244,7 +181,7 @@ def pidfd_send_signal(pidfd: int, sig: SignalLike, value: Optional[int] = None, 
     thread pidfd from pidfd_open(..., thread=True) signals that thread). A
     kernel without scopes raises NotImplementedError saying so.
     """
-    fd = _int("pidfd", pidfd)
+    fd = _args.integer("pidfd", pidfd)
     if fd < 0:
         raise ValueError(f"pidfd must be >= 0, not {fd}")
     flags = 0
@@ -253,7 +190,7 @@ def pidfd_send_signal(pidfd: int, sig: SignalLike, value: Optional[int] = None, 
         if not flags:
             raise ValueError(f"scope must be None, 'thread', 'process' or 'group', not {scope!r}")
     number = signum_or_probe(sig)
-    checked = None if value is None else _value(value)
+    checked = None if value is None else _args.sigval(value)
     try:
         _core.pidfd_send_signal(fd, number, checked, flags)
     except OSError as exc:
@@ -273,7 +210,7 @@ _HOWS = (_core.SIG_BLOCK, _core.SIG_UNBLOCK, _core.SIG_SETMASK)
 
 
 def _how(how: object, syscall: str) -> int:
-    number = _int("how", how)
+    number = _args.integer("how", how)
     if number not in _HOWS:
         # The stdlib passes it on and gets EINVAL; same type, but before the call.
         raise OSError(errno.EINVAL, f"{syscall}: how must be SIG_BLOCK, SIG_UNBLOCK "
@@ -323,13 +260,12 @@ def _wait_mask(sigs: SignalSet, *, forever: bool = True) -> int:
 def _wait_into(batch: _core.Batch, mask: int, max_records: int, ns: int) -> int:
     """sigtimedwait with PEP 475: on EINTR let Python handlers run (the loop's
     jump back gives the interpreter its chance), then retry with the time left."""
-    deadline = time.monotonic_ns() + ns if ns > 0 else None
+    deadline = _args.deadline(ns)
     while True:
         try:
             return _core.sigwaitinfo_many(mask, batch, max_records, ns)
         except InterruptedError:
-            if deadline is not None:
-                ns = max(0, deadline - time.monotonic_ns())
+            ns = _args.remaining(deadline)
 
 
 # Single-record landing zones for sigwait/sigwaitinfo/sigtimedwait, reused. A
@@ -365,7 +301,7 @@ def _sigtimedwait_checked(sigset: SignalSet, timeout: float) -> Optional[SigInfo
     """Like sigwaitinfo() with a timeout in seconds; None when it runs out."""
     if timeout is None:
         raise TypeError("sigtimedwait() needs a timeout in seconds; use sigwaitinfo() to wait forever")
-    return _wait_one(sigset, timeout_ns(timeout))
+    return _wait_one(sigset, _args.timeout_ns(timeout))
 
 
 def _sigwaitinfo_many_checked(
@@ -373,8 +309,8 @@ def _sigwaitinfo_many_checked(
 ) -> List[SigInfo]:
     """Block for the first signal of sigset, then take every one already pending,
     up to max, in the same C call: the high-rate receive path. [] on timeout."""
-    limit = _batch_size(max)
-    ns = timeout_ns(timeout)
+    limit = _args.batch_size(max)
+    ns = _args.timeout_ns(timeout)
     mask = _wait_mask(sigset, forever=ns < 0)
     batch = _core.Batch(limit)
     return from_batch(batch, _wait_into(batch, mask, limit, ns))
@@ -389,7 +325,7 @@ class Waiter:
 
     def __init__(self, sigset: SignalSet, max: int = 256) -> None:
         self._mask = _wait_mask(sigset)
-        self._max = _batch_size(max)
+        self._max = _args.batch_size(max)
         self._batch = _core.Batch(self._max)
         self._address = self._batch.address()
 
@@ -404,7 +340,7 @@ def _wait_into_checked(address: int, mask: int, max: int, timeout: Optional[floa
                        values_only: bool) -> Union[List[SigInfo], List[int]]:
     """Waiter's wait with a timeout of an unusual type: checked, then waited
     for by the C path with the timeout as a float."""
-    ns = timeout_ns(timeout)
+    ns = _args.timeout_ns(timeout)
     return _fast.wait_into(address, mask, max, None if ns < 0 else ns / 1e9, values_only)
 
 
@@ -421,9 +357,9 @@ class Exchange(_fast.ExchangeCore):
 
     def __init__(self, pid: int, sig: SignalLike, reply_sigs: SignalSet,
                  timeout: Optional[float] = None) -> None:
-        self._ns = timeout_ns(timeout)
+        self._ns = _args.timeout_ns(timeout)
         self._mask = _wait_mask(reply_sigs)
-        self._core = _core.Exchange(_pid(pid, positive=True), signum(sig), self._mask, self._ns)
+        self._core = _core.Exchange(_args.pid(pid, positive=True), signum(sig), self._mask, self._ns)
         self._attach(self._core.address(), self._core)
 
     def _slow(self, value: object, n: int, err: int, start: int) -> Optional[int]:
@@ -432,7 +368,7 @@ class Exchange(_fast.ExchangeCore):
         errno, start time.monotonic_ns() when the round trip began."""
         core = self._core
         n = _round_trip(core, self._mask, self._ns, start, lambda: (
-            core.once(_value(value)) if n == _NOT_TAKEN else core.result(n, err)))
+            core.once(_args.sigval(value)) if n == _NOT_TAKEN else core.result(n, err)))
         return core.batch.values(1)[0] if n else None
 
     def send_wait(self, value: int = 0) -> Optional[SigInfo]:
@@ -454,8 +390,7 @@ def _round_trip(core: _core.Exchange, mask: int, ns: int, start: int,
     try:
         return attempt()
     except InterruptedError:
-        left = ns if ns < 0 else max(0, start + ns - time.monotonic_ns())
-        return _wait_into(core.batch, mask, 1, left)
+        return _wait_into(core.batch, mask, 1, _args.remaining(None if ns < 0 else start + ns))
 
 
 # ---- signalfd --------------------------------------------------------------
@@ -470,7 +405,7 @@ class SignalFD(_fast.SignalFDCore):
     child's own pending signals.
 
     ``read(max=None)`` and ``read_values(max=None)`` are C methods: up to max
-    records (default: the max given here; any size up to MAX_BATCH), or only
+    records (default: the max given here; any size up to _args.MAX_BATCH), or only
     their si_value. Blocking mode waits for at least one; non-blocking mode
     returns [] when none is pending.
     """
@@ -480,7 +415,7 @@ class SignalFD(_fast.SignalFDCore):
     def __init__(self, sigs: SignalSet, *, nonblocking: bool = False, max: int = 256) -> None:
         if not _core.HAVE_SIGNALFD:
             raise NotImplementedError("signalfd is not available on this platform")
-        self._max = _batch_size(max)
+        self._max = _args.batch_size(max)
         self._nonblocking = bool(nonblocking)
         self._fd = _core.signalfd(-1, _wait_mask(sigs), self._nonblocking)
         self._set_fd(self._fd, self._max)
@@ -524,7 +459,7 @@ class SignalFD(_fast.SignalFDCore):
 
 def _signalfd_read_checked(fd: int, max: int, values_only: bool) -> Union[List[SigInfo], List[int]]:
     """SignalFD.read() with an unusual max: checked, then read by the C path."""
-    return _fast.signalfd_read(fd, _batch_size(max), values_only)
+    return _fast.signalfd_read(fd, _args.batch_size(max), values_only)
 
 
 def signalfd(sigs: SignalSet, *, nonblocking: bool = False, max: int = 256) -> SignalFD:
@@ -564,7 +499,7 @@ _fast.setup(
     },
     _raise_os_error,
     _raise_send_error,
-    MAX_BATCH,
+    _args.MAX_BATCH,
 )
 
 sigqueue = _fast.sigqueue

@@ -26,9 +26,8 @@ import signal
 import threading
 from typing import Optional, Union
 
-from . import _core
+from . import _args, _core
 from ._names import SignalLike, as_signal, signame, signum
-from ._ops import _int, _pid, _value
 
 ThreadLike = Union[int, threading.Thread, None]
 Duration = Union[int, float]
@@ -44,7 +43,7 @@ def _native_tid(thread: ThreadLike) -> int:
         if thread.native_id is None:
             raise ValueError(f"{thread.name} has not started: it has no native id yet")
         return int(thread.native_id)
-    tid = _int("thread", thread)
+    tid = _args.integer("thread", thread)
     if tid <= 0:
         raise ValueError(f"thread must be a native thread id > 0 (threading.get_native_id()), not {tid}")
     return tid
@@ -91,7 +90,7 @@ class Timer:
         if not _core.HAVE_TIMER:
             raise NotImplementedError("POSIX timers (timer_create) are not available on this platform")
         number = signum(sig)
-        checked = _value(value)
+        checked = _args.sigval(value)
         clock_id = _core.CLOCKS.get(clock) if isinstance(clock, str) else None
         if clock_id is None:
             raise ValueError(f"clock must be one of {', '.join(_core.CLOCKS)}, not {clock!r}")
@@ -180,7 +179,7 @@ class Timer:
 def _fd(fd: object) -> int:
     if not isinstance(fd, int) and hasattr(fd, "fileno"):
         fd = fd.fileno()
-    number = _int("fd", fd)
+    number = _args.integer("fd", fd)
     if number < 0:
         raise ValueError(f"fd must be >= 0, not {number}")
     return number
@@ -218,7 +217,7 @@ def pidfd_open(pid: int, *, thread: bool = False) -> int:
     value, the race-free way to send a payload to one thread of another
     process. The caller owns the fd (os.close() it).
     """
-    number = _pid(pid, positive=True)
+    number = _args.pid(pid, positive=True)
     try:
         return _core.pidfd_open(number, bool(thread))
     except OSError as exc:
@@ -267,7 +266,7 @@ def set_pdeathsig(sig: SignalLike, *, parent: Optional[int] = None) -> None:
     exits, and clears it in a forked child and across a set-user-id exec.
     """
     number = 0 if type(sig) is int and sig == 0 else signum(sig)
-    expected = _pid(parent, positive=True) if parent is not None else (
+    expected = _args.pid(parent, positive=True) if parent is not None else (
         _forker["parent"] or os.getppid())
     if not _core.HAVE_PDEATHSIG:
         raise NotImplementedError("PR_SET_PDEATHSIG is not available on this platform")
