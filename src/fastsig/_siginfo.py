@@ -121,7 +121,7 @@ _SIGNAL_CODE_ENUMS: Dict[int, Type[enum.IntEnum]] = {
     int(signal.SIGIO): PollCode,
 }
 
-_KERNEL_SENDER_CODES = frozenset({SiCode.SI_USER, SiCode.SI_TKILL})
+_SENDER_CODES = frozenset({SiCode.SI_USER, SiCode.SI_TKILL, SiCode.SI_QUEUE, SiCode.SI_MESGQ})
 _VALUE_CODES = frozenset({SiCode.SI_QUEUE, SiCode.SI_TIMER, SiCode.SI_MESGQ, SiCode.SI_ASYNCIO})
 # sival_int shares its bytes with sival_ptr: the low half on little-endian
 # machines, the high half on 64-bit big-endian ones.
@@ -190,14 +190,14 @@ class SigInfo(NamedTuple):
 
     @property
     def sender_is_kernel_verified(self) -> bool:
-        """True when the kernel, not the sender, filled si_pid and si_uid.
+        """True when the kernel, not the sender, filled si_pid and si_uid: the
+        record names a sender and its si_code could not be forged.
 
         SI_USER (kill) and SI_TKILL (tgkill) senders cannot lie about who they
         are; SI_QUEUE senders write si_pid/si_uid themselves (rt_sigqueueinfo).
+        fastsig._trust's docs say what else a receiver can trust.
         """
-        if self.si_code in _KERNEL_SENDER_CODES:
-            return True
-        return self.si_signo == signal.SIGCHLD and self.si_code > 0
+        return has_sender(self) and origin_is_kernel_verified(self)
 
     def __repr__(self) -> str:
         parts = [signame(self.si_signo), code_name(self.si_signo, self.si_code)]
@@ -221,6 +221,19 @@ class SigInfo(NamedTuple):
 
 
 _make = tuple.__new__
+
+
+def origin_is_kernel_verified(info: SigInfo) -> bool:
+    """True when no other process could have chosen this record's si_code:
+    SI_USER, SI_TKILL, or a positive code the kernel generated."""
+    return info.si_code >= 0 or info.si_code == SiCode.SI_TKILL
+
+
+def has_sender(info: SigInfo) -> bool:
+    """True when the record names a sending process (verified or not)."""
+    if info.si_code in _SENDER_CODES:
+        return True
+    return info.si_signo == signal.SIGCHLD and info.si_code > 0
 
 
 def from_batch(batch: _core.Batch, n: int) -> list[SigInfo]:

@@ -49,29 +49,9 @@ sender wrote: useful only against mistakes, never against an adversary.
 
 from __future__ import annotations
 
-import signal
 from typing import AbstractSet, FrozenSet, Iterable, List, Optional, Tuple
 
-from . import _core
-from ._siginfo import SigInfo
-
-_SI_USER = _core.SI_CODES["SI_USER"]
-_SI_TKILL = _core.SI_CODES["SI_TKILL"]
-_SI_QUEUE = _core.SI_CODES["SI_QUEUE"]
-_SI_MESGQ = _core.SI_CODES["SI_MESGQ"]
-_SENDER_CODES = frozenset({_SI_USER, _SI_TKILL, _SI_QUEUE, _SI_MESGQ})
-
-
-def origin_is_kernel_verified(info: SigInfo) -> bool:
-    """True when no other process could have chosen this record's si_code."""
-    return info.si_code >= 0 or info.si_code == _SI_TKILL
-
-
-def has_sender(info: SigInfo) -> bool:
-    """True when the record names a sending process (verified or not)."""
-    if info.si_code in _SENDER_CODES:
-        return True
-    return info.si_signo == signal.SIGCHLD and info.si_code > 0
+from ._siginfo import SigInfo, has_sender, origin_is_kernel_verified
 
 
 def _id_set(name: str, ids: Optional[Iterable[int]], low: int) -> Optional[FrozenSet[int]]:
