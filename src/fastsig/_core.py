@@ -187,7 +187,7 @@ def sigwaitinfo_many(mask: int, batch: Batch, max_records: int, timeout_ns: int)
     return int(n)
 
 
-class Exchange:
+class RoundTrip:
     """One send-then-wait round trip per C call, its arguments preallocated."""
 
     def __init__(self, pid: int, sig: int, wait_mask: int, timeout_ns: int) -> None:

@@ -359,7 +359,7 @@ class Exchange(_fast.ExchangeCore):
                  timeout: Optional[float] = None) -> None:
         self._ns = _args.timeout_ns(timeout)
         self._mask = _wait_mask(reply_sigs)
-        self._core = _core.Exchange(_args.pid(pid, positive=True), signum(sig), self._mask, self._ns)
+        self._core = _core.RoundTrip(_args.pid(pid, positive=True), signum(sig), self._mask, self._ns)
         self._attach(self._core.address(), self._core)
 
     def _slow(self, value: object, n: int, err: int, start: int) -> Optional[int]:
@@ -382,7 +382,7 @@ class Exchange(_fast.ExchangeCore):
                            lambda: self._core.once(value))
 
 
-def _round_trip(core: _core.Exchange, mask: int, ns: int, start: int,
+def _round_trip(core: _core.RoundTrip, mask: int, ns: int, start: int,
                 attempt: Callable[[], int]) -> int:
     """attempt() is one send-then-wait C call begun at monotonic time start;
     when only its wait was interrupted (the send went out), finish the wait
