@@ -82,6 +82,9 @@ def targets(res: _bench.Results) -> List[Target]:
         out.append(Target("fastsig.sigqueue cost vs os.kill", "<= 1.0x", cost, cost <= 1.0))
         rate = send["sigqueue_many"].rate_vs_c or 0.0
         out.append(Target("fastsig.sigqueue_many rate vs the C sender", ">= 0.9x", rate, rate >= 0.9))
+    for call in res.rows.get("dropin", []):
+        out.append(Target(f"drop-in: `{call.name}`, fastsig vs the stdlib", "<= 1.0x",
+                          call.ratio, call.ratio <= 1.0))
     return out
 
 
