@@ -1,6 +1,6 @@
 """Where the time of the drop-in table goes, without the noise of a busy
 machine: user-space instructions per call (valgrind --tool=callgrind) of each
-row's stdlib and fastsig statement (fastsig._dropin_bench.CASES). The
+row's stdlib and fastsig statement (fastsig._bench.dropin.CASES). The
 syscalls a row makes are the same on both sides except where the row says
 otherwise, so a side with fewer instructions per call is the faster one.
 
@@ -22,13 +22,13 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from fastsig._dropin_bench import CASES
+from fastsig._bench.dropin import CASES
 
 CHILD = """
 import sys
-from fastsig._dropin_bench import setup, _drain
+from fastsig._bench.dropin import clear_pending, setup
 names = setup()
-_drain()
+clear_pending()
 exec(compile("for _ in range(%d):\\n    %s\\n" % (int(sys.argv[2]), sys.argv[1]), "row", "exec"), names)
 """
 

@@ -19,6 +19,7 @@ from typing import Any, Dict
 import pytest
 
 from fastsig import _bench, _core
+from fastsig._bench.dropin import CASES
 from fastsig._bench.flood import END, SIG, checked
 from fastsig._bench.pingpong import PINGPONG
 from fastsig._bench.send import SEND
@@ -31,8 +32,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture(scope="module")
 def raw() -> Dict[str, Any]:
     cmd = [sys.executable, "-m", "fastsig", "bench", "--quick", "--json", "--flood-n", str(N),
-           "--drain-n", str(N), "--rounds", "200", "--send-n", "2000", "--repeat", "1", "--no-progress"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+           "--drain-n", str(N), "--rounds", "200", "--send-n", "2000", "--calls", "200", "--repeat", "1",
+           "--no-progress"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     parsed: Dict[str, Any] = json.loads(done.stdout)
@@ -51,7 +53,7 @@ def test_machine_description_and_json_round_trip(raw: Dict[str, Any], results: _
     assert m["fastsig"] and m["cpu"] and m["rlimit_sigpending"] != 0
     assert len(results.loadavg_before) == 3
     assert results.params.flood_n == results.params.drain_n == N
-    assert results.params.repeat == 1
+    assert results.params.repeat == 1 and results.params.calls == 200
     assert json.loads(json.dumps(results.to_json())) == raw
     assert "targets" not in raw  # the project's targets live in bench/, not in the product
 
@@ -95,9 +97,18 @@ def test_send_cost(results: _bench.Results) -> None:
     assert {row.id: row.vs_os_kill for row in rows}["os.kill"] == 1.0
 
 
+def test_dropin_every_call(results: _bench.Results) -> None:
+    rows = results.rows["dropin"]
+    assert [row.name for row in rows] == [case[0] for case in CASES]
+    for row in rows:
+        assert len(row.stdlib_runs) == len(row.fastsig_runs) == 1
+        assert row.stdlib_ns > 0 and row.fastsig_ns > 0
+        assert row.ratio == row.fastsig_ns / row.stdlib_ns and row.best_ratio > 0
+
+
 def test_report_and_plot_from_json(results: _bench.Results, tmp_path: os.PathLike[str]) -> None:
     text = _bench.report(results)
-    for key in ("flood", "pingpong", "send"):
+    for key in ("flood", "pingpong", "send", "dropin"):
         for row in results.rows[key]:
             assert asdict(row)["name"] in text
     assert "Receive alone: 3,000 values queued first" in text
@@ -128,8 +139,10 @@ def test_record_renders_results_and_targets(raw: Dict[str, Any], tmp_path: os.Pa
         readme = md.read()
     block = readme[readme.index("<!-- targets:"):readme.index("<!-- /targets -->")]
     assert f"Targets, measured in the run of {raw['started']}" in block
-    # 2 flood, 4 drain, 2 ping-pong, 2 send, each with a goal and a verdict
-    assert len([line for line in block.splitlines() if line.endswith(("| yes |", "| NO |"))]) == 10
+    # 2 flood, 4 drain, 4 ping-pong (Exchange and the natural loop, pinned and
+    # not), 2 send and every drop-in row, each with a goal and a verdict
+    verdicts = [line for line in block.splitlines() if line.endswith(("| yes |", "| NO |"))]
+    assert len(verdicts) == 12 + len(CASES)
 
 
 def test_checked_counts_loss_order_and_duplicates() -> None:

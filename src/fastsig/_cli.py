@@ -224,7 +224,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             raise SystemExit(f"{PROG} bench: error: --plot needs matplotlib "
                              "(pip install 'pyfastsig[plot]' or pip install matplotlib)") from None
     params = _bench.Params.quick() if args.quick else _bench.Params()
-    for name in ("flood_n", "drain_n", "rounds", "send_n", "repeat", "cpus"):
+    for name in ("flood_n", "drain_n", "rounds", "send_n", "calls", "repeat", "cpus"):
         value = getattr(args, name)
         if value is not None:
             setattr(params, name, value)
@@ -312,6 +312,7 @@ def parser() -> argparse.ArgumentParser:
                        help="signals queued before a drain run (must fit RLIMIT_SIGPENDING)")
     bench.add_argument("--rounds", type=_positive, help="ping-pong rounds per run")
     bench.add_argument("--send-n", dest="send_n", type=_positive, help="sends per send-cost run")
+    bench.add_argument("--calls", type=_positive, help="drop-in: calls per run of each side")
     bench.add_argument("--only", type=_sections, help="sections: " + ",".join(SECTIONS))
     bench.add_argument("--no-progress", action="store_true", help="no progress on stderr")
     bench.set_defaults(run=cmd_bench)

@@ -1,6 +1,6 @@
 """``python -m fastsig bench``: fastsig against the stdlib and pure C, in one run.
 
-Four sections, each contender in a forked child so no signal state leaks into
+Five sections, each contender in a forked child so no signal state leaks into
 the next one, the contenders alternated (the order rotates every repeat) and
 every figure the median of the repeats:
 
@@ -14,6 +14,8 @@ every figure the median of the repeats:
 * ping-pong: round trips between two processes, unpinned and with both pinned
   to one CPU (``cpus[0]``).
 * send cost: one process sends a blocked standard signal to itself in a loop.
+* drop-in: each of fastsig's stdlib-named functions against the stdlib's, ns
+  per call with the same arguments (timeit, the signal blocked).
 
 Nothing here asserts a speed: the tables show ratios measured side by side.
 
@@ -23,7 +25,8 @@ Anatomy, the measuring apart from the rendering:
   demos use it too).
 * params: Params (the sizes of a run), the signals, the Contender record, the
   alternating order and the statistics.
-* flood, pingpong, send: each section's contenders (FLOOD, PINGPONG, SEND)
+* flood, pingpong, send, dropin: each section's contenders (FLOOD, PINGPONG,
+  SEND, CASES)
   and the code that measures them into rows.
 * rows: the row dataclasses, which are also the layout of the JSON.
 * sections: SECTIONS, the run, and Results (to and from JSON).

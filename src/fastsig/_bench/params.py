@@ -31,6 +31,7 @@ class Params:
     drain_n: int = 20_000   # must fit the queue (RLIMIT_SIGPENDING) at once
     rounds: int = 20_000
     send_n: int = 200_000
+    calls: int = 50_000     # drop-in: calls per run of each side
     repeat: int = 5
     cpus: List[int] = field(default_factory=list)
     idle_s: float = 2.0
@@ -42,7 +43,8 @@ class Params:
 
     @classmethod
     def quick(cls) -> Params:
-        return cls(flood_n=20_000, drain_n=5_000, rounds=2_000, send_n=20_000, repeat=3,
+        return cls(flood_n=20_000, drain_n=5_000, rounds=2_000, send_n=20_000, calls=5_000,
+                   repeat=3,
                    budget_s=0.5)
 
 

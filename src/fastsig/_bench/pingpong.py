@@ -15,7 +15,7 @@ import time
 from typing import Callable, List, Optional, Tuple
 
 from .. import _core
-from .._ops import Exchange, pthread_sigmask, sigtimedwait
+from .._ops import Exchange, pthread_sigmask, sigqueue, sigtimedwait
 from .child import Child
 from .params import PING, PONG, Contender, Params, Progress, alternated, median, percentile, ratio
 from .rows import PingPongRow
@@ -117,6 +117,26 @@ def pp_fastsig(rounds: int, budget_s: float, idle_s: float) -> List[int]:
         return _clock(rounds, budget_s, exchange.send_wait_value)
 
 
+def pp_natural(rounds: int, budget_s: float, idle_s: float) -> List[int]:
+    """What a user writes without Exchange: fastsig.sigqueue, then a wait."""
+    pthread_sigmask(_core.SIG_BLOCK, {PING, PONG})
+    client = os.getpid()
+
+    def serve() -> None:
+        info = sigtimedwait({PING}, idle_s)
+        while info is not None:
+            sigqueue(client, PONG, info.si_value)
+            info = sigtimedwait({PING}, idle_s)
+
+    with Child(serve) as server:
+
+        def one(i: int) -> Optional[int]:
+            sigqueue(server.pid, PING, i)
+            return i if sigtimedwait({PONG}, idle_s) is not None else None
+
+        return _clock(rounds, budget_s, one)
+
+
 def pp_c(rounds: int, budget_s: float, idle_s: float) -> List[int]:
     pthread_sigmask(_core.SIG_BLOCK, {PING, PONG})
     client = os.getpid()
@@ -133,6 +153,8 @@ PINGPONG: List[Contender[Design]] = [
     Contender("stdlib-classic", "stdlib classic: handlers + busy loop + kill(0, sig)", "stdlib",
               pp_classic),
     Contender("stdlib-sigtimedwait", "stdlib os.kill + signal.sigtimedwait", "stdlib", pp_stdlib),
+    Contender("fastsig-natural", "fastsig.sigqueue + fastsig.sigtimedwait", "fastsig",
+              pp_natural),
     Contender("fastsig-exchange", "fastsig Exchange (one C call per round trip)", "fastsig",
               pp_fastsig),
     Contender("c-sigtimedwait", "C sigqueue + sigtimedwait", "C", pp_c),

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, List, NamedTuple, Optional, Sequence, TextIO
 
 from .._names import signame
 from .params import SIG, Params, Progress
-from .rows import FloodRow, PingPongRow, SendRow
+from .rows import CallRow, FloodRow, PingPongRow, SendRow
 
 if TYPE_CHECKING:
     from .sections import Results
@@ -63,6 +63,15 @@ def send_table(rows: Sequence[SendRow], p: Params) -> Table:
         f"Send cost per signal ({p.send_n:,} sends a run)",
         ["sender", "ns/signal", "vs os.kill", "rate vs C"],
         [[r.name, fmt(r.ns, ".0f"), times(r.vs_os_kill), times(r.rate_vs_c)] for r in rows])
+
+
+def dropin_table(rows: Sequence[CallRow], p: Params) -> Table:
+    return Table(
+        f"Drop-in, per call: the stdlib's function and fastsig's, same arguments "
+        f"({p.calls:,} calls a run)",
+        ["call", "stdlib ns", "fastsig ns", "ratio", "best runs' ratio"],
+        [[r.name, fmt(r.stdlib_ns, ",.0f"), fmt(r.fastsig_ns, ",.0f"), times(r.ratio),
+          times(r.best_ratio)] for r in rows])
 
 
 def table_lines(table: Table, markdown: bool = False) -> List[str]:

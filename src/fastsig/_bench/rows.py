@@ -55,3 +55,16 @@ class SendRow:
     runs: List[float]
     vs_os_kill: Optional[float] = None
     rate_vs_c: Optional[float] = None
+
+
+@dataclass
+class CallRow:
+    """A drop-in row: the stdlib's call and fastsig's, ns per call."""
+
+    name: str                    # the call, as the table shows it
+    stdlib_ns: float             # medians over the repeats
+    fastsig_ns: float
+    ratio: float                 # fastsig over the stdlib, of the medians
+    best_ratio: float            # of the fastest runs: the least disturbed by other load
+    stdlib_runs: List[float]     # every repeat's ns per call, to check the spread
+    fastsig_runs: List[float]

@@ -4,7 +4,7 @@ A section is one record in SECTIONS: its id (the key in the JSON and the name
 ``--only`` takes), the function that measures it into rows, the rows'
 dataclass (to read the JSON back) and the function that makes its table. A new
 table is a new record here; a new contender is a new record in its section's
-module (flood.FLOOD, pingpong.PINGPONG, send.SEND).
+module (flood.FLOOD, pingpong.PINGPONG, send.SEND, dropin.CASES).
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from .. import __version__, _core
 from . import render
+from .dropin import run_dropin
 from .flood import run_drain, run_flood
 from .params import Params, Progress
 from .pingpong import run_pingpong
-from .rows import FloodRow, PingPongRow, SendRow
+from .rows import CallRow, FloodRow, PingPongRow, SendRow
 from .send import run_send
 
 
@@ -39,6 +40,7 @@ SECTIONS: List[Section] = [
     Section("drain", run_drain, FloodRow, render.drain_table),
     Section("pingpong", run_pingpong, PingPongRow, render.pingpong_table),
     Section("send", run_send, SendRow, render.send_table),
+    Section("dropin", run_dropin, CallRow, render.dropin_table),
 ]
 BY_ID = {s.id: s for s in SECTIONS}
 

@@ -1,0 +1,116 @@
+"""The drop-in section: fastsig's stdlib-named functions against the stdlib's,
+per call, with the same arguments.
+
+Each row times `calls` calls of the stdlib's statement and as many of
+fastsig's (timeit, the signal blocked), the two alternated, repeat times; the
+figures are medians in ns per call, with the ratio of the medians and the
+ratio of the two sides' fastest runs (the least disturbed by other load).
+Rows without a stdlib function of the same name compare with the stdlib call
+that does the nearest job (named in the row). Each row runs in a forked child
+that leads its own process group, so killpg(0, ...) reaches nobody else.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import struct
+import threading
+import timeit
+from typing import Any, Dict, List, Tuple
+
+from .._ops import SignalFD, Waiter
+from .child import Child
+from .params import Params, Progress, alternated, median
+from .rows import CallRow
+
+S = signal.SIGUSR1
+
+# (row, stdlib statement, fastsig statement); S is the stdlib's signal module,
+# F is fastsig, s a blocked signal, me this pid, tid this thread.
+CASES: List[Tuple[str, str, str]] = [
+    ("os.kill + sigwaitinfo({s})",
+     "kill(me, s); S.sigwaitinfo({s})", "kill(me, s); F.sigwaitinfo({s})"),
+    ("os.kill + sigwait({s})",
+     "kill(me, s); S.sigwait({s})", "kill(me, s); F.sigwait({s})"),
+    ("os.kill + sigtimedwait({s}, 1)",
+     "kill(me, s); S.sigtimedwait({s}, 1)", "kill(me, s); F.sigtimedwait({s}, 1)"),
+    ("sigtimedwait({s}, 0), nothing pending",
+     "S.sigtimedwait({s}, 0)", "F.sigtimedwait({s}, 0)"),
+    ("pthread_sigmask(SIG_BLOCK, {s})",
+     "S.pthread_sigmask(S.SIG_BLOCK, {s})", "F.pthread_sigmask(F.SIG_BLOCK, {s})"),
+    ("sigpending()", "S.sigpending()", "F.sigpending()"),
+    ("valid_signals()", "S.valid_signals()", "F.valid_signals()"),
+    ("strsignal(10)", "S.strsignal(10)", "F.strsignal(10)"),
+    ("raise_signal(s), blocked", "S.raise_signal(s)", "F.raise_signal(s)"),
+    ("pthread_kill(tid, s), blocked", "S.pthread_kill(tid, s)", "F.pthread_kill(tid, s)"),
+    ("kill(me, s) vs os.kill", "kill(me, s)", "F.kill(me, s)"),
+    ("killpg(0, s) vs os.killpg", "killpg(0, s)", "F.killpg(0, s)"),
+    ("sigqueue(me, s, 1) vs os.kill(me, s)", "kill(me, s)", "F.sigqueue(me, s, 1)"),
+    ("pthread_sigqueue(tid, s, 1) vs pthread_kill(tid, s)",
+     "S.pthread_kill(tid, s)", "F.pthread_sigqueue(tid, s, 1)"),
+    # A batch reader asks the kernel once more to see that nothing else is
+    # pending: the stdlib's batch is sigwaitinfo, then sigtimedwait(0) to None.
+    ("os.kill + sigwaitinfo_many({s}) vs the stdlib's batch",
+     "kill(me, s); S.sigwaitinfo({s}); S.sigtimedwait({s}, 0)",
+     "kill(me, s); F.sigwaitinfo_many({s})"),
+    ("os.kill + Waiter.wait() vs the stdlib's batch",
+     "kill(me, s); S.sigwaitinfo({s}); S.sigtimedwait({s}, 0)", "kill(me, s); waiter.wait()"),
+    ("os.kill + sigwaitinfo_many({s}, 1) vs sigwaitinfo({s})",
+     "kill(me, s); S.sigwaitinfo({s})", "kill(me, s); F.sigwaitinfo_many({s}, 1)"),
+    # The stdlib has no signalfd: os.read() of the fd, decoded with struct.
+    ("os.kill + SignalFD.read() vs os.read(its fd) + struct",
+     "kill(me, s); unpack(read(fd, 128))", "kill(me, s); sfd.read()"),
+]
+
+
+def clear_pending() -> None:
+    while signal.sigtimedwait({S}, 0) is not None:
+        pass
+
+
+def setup() -> Dict[str, Any]:
+    """The names the statements of CASES use. Makes this process the leader of
+    a process group of its own and blocks S in the calling thread."""
+    import fastsig
+
+    os.setpgid(0, 0)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {S})
+    sfd = SignalFD({S})
+    return {
+        "S": signal, "F": fastsig, "s": S, "me": os.getpid(), "tid": threading.get_ident(),
+        "kill": os.kill, "killpg": os.killpg, "read": os.read, "fd": sfd.fileno(),
+        "sfd": sfd, "waiter": Waiter({S}, max=256),
+        # struct signalfd_siginfo (<sys/signalfd.h>): 128 bytes.
+        "unpack": struct.Struct("=IiiIIiIIIIiiQQQQH46x").unpack,
+    }
+
+
+def _time_row(stdlib_stmt: str, fastsig_stmt: str, calls: int, repeat: int) -> List[List[float]]:
+    """ns per call of each side's runs, the two alternated."""
+    names = setup()
+    timers = [timeit.Timer(stmt, globals=names) for stmt in (stdlib_stmt, fastsig_stmt)]
+    clear_pending()
+    for timer in timers:  # warm up
+        timer.timeit(min(calls, 1000))
+
+    def measure(timer: timeit.Timer) -> float:
+        clear_pending()
+        return timer.timeit(calls) / calls * 1e9
+
+    return alternated(timers, repeat, measure, lambda text: None, "", str)
+
+
+def run_dropin(p: Params, progress: Progress) -> List[CallRow]:
+    rows: List[CallRow] = []
+    for step, (name, stdlib_stmt, fastsig_stmt) in enumerate(CASES, 1):
+        progress(f"drop-in {step}/{len(CASES)}: {name}")
+        stdlib_runs, fastsig_runs = Child(_time_row, stdlib_stmt, fastsig_stmt, p.calls,
+                                          p.repeat).result(60 + p.calls * p.repeat / 2000)
+        stdlib_ns, fastsig_ns = median(stdlib_runs) or 0.0, median(fastsig_runs) or 0.0
+        rows.append(CallRow(name=name, stdlib_ns=stdlib_ns, fastsig_ns=fastsig_ns,
+                            ratio=fastsig_ns / stdlib_ns,
+                            best_ratio=min(fastsig_runs) / min(stdlib_runs),
+                            stdlib_runs=stdlib_runs, fastsig_runs=fastsig_runs))
+    return rows
+
