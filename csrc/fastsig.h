@@ -86,11 +86,16 @@ size_t fs_signalfd_record_size(void);
 
 /* The asynchronous path: handlers writing into a ring (ring.c). */
 typedef struct fs_ring fs_ring;
-enum { FS_CHAIN = 1 };
+/* attach options: pass every delivery on to the previous action too; record
+ * only the first delivery, then give the previous action back. sa_flags:
+ * FS_FLAGS_AUTO, or any of SA_NOCLDSTOP, SA_NOCLDWAIT, SA_NODEFER, SA_ONSTACK
+ * and SA_RESTART (EINVAL otherwise; EBUSY if another ring of the signal asked
+ * for different ones). */
+enum { FS_CHAIN = 1, FS_ONESHOT = 2, FS_FLAGS_AUTO = -1 };
 fs_ring *fs_ring_new(uint32_t capacity);
 void fs_ring_free(fs_ring *ring);
 int fs_ring_fd(const fs_ring *ring);
-int fs_ring_attach(fs_ring *ring, int sig, int flags);
+int fs_ring_attach(fs_ring *ring, int sig, int options, int sa_flags);
 int fs_ring_detach(fs_ring *ring, int sig);
 int fs_handler_installed(int sig);
 void fs_release_held(uint64_t sigs);
@@ -100,6 +105,7 @@ void fs_ring_interrupt(fs_ring *ring);
 void fs_ring_shutdown(fs_ring *ring);
 void fs_ring_counts(const fs_ring *ring, int sig, uint64_t *delivered,
                     uint64_t *dropped, uint64_t *read);
+int fs_redeliver(const fs_info *records, int n);
 
 /* ---- kernel signal sources and supervisor tools (sources.c) ----------------
  * Feature bits of their own, so fs_features() can report them; the kernel

@@ -252,7 +252,7 @@ static void run_producers(int process_directed, int per_thread, int threads)
 {
     fs_ring *ring = fs_ring_new(1 << 16);
     CHECK(ring != NULL, "fs_ring_new");
-    CHECK(fs_ring_attach(ring, sig_a, 0) == 0, "attach: %s", strerror(errno));
+    CHECK(fs_ring_attach(ring, sig_a, 0, FS_FLAGS_AUTO) == 0, "attach: %s", strerror(errno));
     block(sig_a, SIG_BLOCK); /* the consumer never runs the handler */
 
     pthread_barrier_t start;
@@ -328,7 +328,7 @@ static void run_producers(int process_directed, int per_thread, int threads)
 static void test_nested(void)
 {
     fs_ring *ring = fs_ring_new(64);
-    CHECK(fs_ring_attach(ring, sig_a, 0) == 0 && fs_ring_attach(ring, sig_b, 0) == 0, "attach");
+    CHECK(fs_ring_attach(ring, sig_a, 0, FS_FLAGS_AUTO) == 0 && fs_ring_attach(ring, sig_b, 0, FS_FLAGS_AUTO) == 0, "attach");
     atomic_store(&nest_unblock, 1);
     int rounds = 20;
     queue_here(sig_a, 1000, rounds, 1); /* each push of a is interrupted by a whole push of b */
@@ -381,7 +381,7 @@ static int entries(const fs_info *out, int n)
 static void test_take_raised_inside(void)
 {
     fs_ring *ring = fs_ring_new(64);
-    CHECK(fs_ring_attach(ring, sig_a, 0) == 0 && fs_ring_attach(ring, sig_b, 0) == 0, "attach");
+    CHECK(fs_ring_attach(ring, sig_a, 0, FS_FLAGS_AUTO) == 0 && fs_ring_attach(ring, sig_b, 0, FS_FLAGS_AUTO) == 0, "attach");
     queue_here(sig_a, 1000, 20, 1);
     fs_info out[64];
     int n = fs_ring_drain(ring, out, 64);
@@ -401,7 +401,7 @@ static void test_take(void)
 {
     /* 300 pending at once: taken in order, a few entries for all of them. */
     fs_ring *ring = fs_ring_new(512);
-    CHECK(fs_ring_attach(ring, sig_a, 0) == 0, "attach");
+    CHECK(fs_ring_attach(ring, sig_a, 0, FS_FLAGS_AUTO) == 0, "attach");
     fs_info out[512];
     queue_pending_here(sig_a, 0, 300);
     int n = fs_ring_drain(ring, out, 512);
@@ -420,7 +420,7 @@ static void test_take(void)
     /* Taken only while there is room: the rest is delivered as usual, and
      * dropped, since this is not the reader's thread. */
     ring = fs_ring_new(8);
-    CHECK(fs_ring_attach(ring, sig_a, 0) == 0, "attach");
+    CHECK(fs_ring_attach(ring, sig_a, 0, FS_FLAGS_AUTO) == 0, "attach");
     queue_pending_here(sig_a, 0, 100);
     fs_ring_counts(ring, sig_a, &delivered, &dropped, &taken);
     CHECK(delivered == 100 && dropped == 92, "pending into a small ring: %llu delivered %llu dropped",
@@ -439,7 +439,7 @@ static void test_take(void)
 static void test_take_on_reader_thread(void)
 {
     fs_ring *ring = fs_ring_new(16);
-    CHECK(fs_ring_attach(ring, sig_a, 0) == 0, "attach");
+    CHECK(fs_ring_attach(ring, sig_a, 0, FS_FLAGS_AUTO) == 0, "attach");
     fs_info out[16];
     CHECK(fs_ring_drain(ring, out, 16) == 0, "reader: empty"); /* this thread reads */
     block(sig_a, SIG_BLOCK);
@@ -475,7 +475,7 @@ static void test_take_on_reader_thread(void)
 static void test_full_ring(void)
 {
     fs_ring *ring = fs_ring_new(8);
-    CHECK(fs_ring_attach(ring, sig_a, 0) == 0, "attach");
+    CHECK(fs_ring_attach(ring, sig_a, 0, FS_FLAGS_AUTO) == 0, "attach");
     queue_here(sig_a, 0, 100, 0);
     uint64_t delivered, dropped, taken;
     fs_ring_counts(ring, sig_a, &delivered, &dropped, &taken);
@@ -500,7 +500,7 @@ static void test_full_ring(void)
 static void test_full_ring_keeps_standard_signals(void)
 {
     fs_ring *ring = fs_ring_new(8);
-    CHECK(fs_ring_attach(ring, sig_a, 0) == 0 && fs_ring_attach(ring, SIGUSR1, 0) == 0, "attach");
+    CHECK(fs_ring_attach(ring, sig_a, 0, FS_FLAGS_AUTO) == 0 && fs_ring_attach(ring, SIGUSR1, 0, FS_FLAGS_AUTO) == 0, "attach");
     queue_here(sig_a, 0, 20, 0);
     queue_here(SIGUSR1, 1, 1, 0);
     queue_here(SIGUSR1, 2, 1, 0); /* replaces the one not read yet: they coalesce */
@@ -528,7 +528,7 @@ static void test_full_ring_keeps_standard_signals(void)
 static void test_wakeup(void)
 {
     fs_ring *ring = fs_ring_new(16);
-    CHECK(fs_ring_attach(ring, sig_a, 0) == 0, "attach");
+    CHECK(fs_ring_attach(ring, sig_a, 0, FS_FLAGS_AUTO) == 0, "attach");
     fs_info out[16];
     CHECK(fs_ring_drain(ring, out, 16) == 0, "wake: empty"); /* arms the wake-up */
     struct pollfd pfd = {fs_ring_fd(ring), POLLIN, 0};
@@ -571,7 +571,7 @@ static void test_free_during_flood(void)
     block(sig_a, SIG_BLOCK);
     for (int round = 0; round < 20 * scale; round++) {
         fs_ring *ring = fs_ring_new(256);
-        CHECK(fs_ring_attach(ring, sig_a, FS_CHAIN) == 0, "attach");
+        CHECK(fs_ring_attach(ring, sig_a, FS_CHAIN, FS_FLAGS_AUTO) == 0, "attach");
         atomic_store(&flood_on, 1);
         pthread_t threads[3];
         for (int i = 0; i < 3; i++)
@@ -611,7 +611,7 @@ static void test_chain(void)
     prev.sa_flags = SA_SIGINFO;
     sigaction(sig_b, &prev, NULL);
     fs_ring *ring = fs_ring_new(16);
-    CHECK(fs_ring_attach(ring, sig_b, FS_CHAIN) == 0, "attach");
+    CHECK(fs_ring_attach(ring, sig_b, FS_CHAIN, FS_FLAGS_AUTO) == 0, "attach");
     for (int i = 0; i < 5; i++)
         queue_here(sig_b, 42, 1, 0);
     /* Pending together: a chained signal is never taken in a batch, so the
@@ -650,7 +650,7 @@ static void *flood_with_usr1(void *arg)
 static void test_parked_under_flood(void)
 {
     fs_ring *ring = fs_ring_new(64);
-    CHECK(fs_ring_attach(ring, sig_a, 0) == 0 && fs_ring_attach(ring, SIGUSR1, 0) == 0, "attach");
+    CHECK(fs_ring_attach(ring, sig_a, 0, FS_FLAGS_AUTO) == 0 && fs_ring_attach(ring, SIGUSR1, 0, FS_FLAGS_AUTO) == 0, "attach");
     block(sig_a, SIG_BLOCK);
     block(SIGUSR1, SIG_BLOCK);
     struct parker parkers[4];
@@ -699,7 +699,7 @@ static void test_cpu_fault(void)
     if (child == 0) {
         alarm(10); /* a loop would end in SIGALRM, not SIGSEGV */
         fs_ring *ring = fs_ring_new(16);
-        fs_ring_attach(ring, SIGSEGV, 0);
+        fs_ring_attach(ring, SIGSEGV, 0, FS_FLAGS_AUTO);
         volatile int *null = NULL;
         *null = 1;
         _exit(0);
@@ -759,7 +759,7 @@ static void fault_twice_with_repair(void)
     guard_page = mmap(NULL, (size_t)page_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     install_previous(repair);
     fs_ring *ring = fs_ring_new(16);
-    fs_ring_attach(ring, SIGSEGV, FS_CHAIN);
+    fs_ring_attach(ring, SIGSEGV, FS_CHAIN, FS_FLAGS_AUTO);
     for (int round = 0; round < 2; round++) {
         guard_page[0] = 1; /* faults; repair() opens the page */
         mprotect(guard_page, (size_t)page_size, PROT_NONE);
@@ -774,7 +774,7 @@ static void fault_then_free_after_jump(void)
 {
     install_previous(jump_out);
     fs_ring *ring = fs_ring_new(16);
-    fs_ring_attach(ring, SIGSEGV, FS_CHAIN);
+    fs_ring_attach(ring, SIGSEGV, FS_CHAIN, FS_FLAGS_AUTO);
     if (sigsetjmp(escape, 1) == 0) {
         volatile int *null = NULL;
         *null = 1;
