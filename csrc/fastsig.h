@@ -143,6 +143,23 @@ int fs_pidfd_open(int32_t pid, int thread);
 int fs_set_pdeathsig(int sig);
 int fs_get_pdeathsig(int *sig);
 
+/* ---- dispositions: default actions, reading and restoring them (actions.c) ----
+ * The default action of every signal, as the kernel takes it (signal(7)). */
+enum {
+    FS_DFL_TERM = 1,   /* terminate the process, with the signal as its status */
+    FS_DFL_CORE = 2,   /* the same, dumping core where RLIMIT_CORE allows */
+    FS_DFL_STOP = 3,   /* stop every thread until SIGCONT */
+    FS_DFL_CONT = 4,   /* continue if stopped: nothing for a running process */
+    FS_DFL_IGN = 5     /* nothing */
+};
+/* Both async-signal-safe, callable from a handler. fs_default_action returns
+ * an FS_DFL_* value. fs_emulate_default does sig's default action now, from
+ * any thread: it returns 0 where the process goes on (nothing, or stopped and
+ * continued) and never returns where the action ends the process. Both
+ * return -1 with EINVAL for a number that is not a signal. */
+int fs_default_action(int sig);
+int fs_emulate_default(int sig);
+
 /* cdef-end */
 
 /* The core as the CPython extension fastsig._fast (csrc/python/_fast.c) sees
