@@ -34,6 +34,11 @@ NSIG = 65  # signals 1..64, the width of the C core's masks
 POINTER_BITS: int = 8 * ffi.sizeof("void *")
 ULONG_BITS: int = 8 * ffi.sizeof("unsigned long")
 CHAIN = lib.FS_CHAIN
+ONESHOT = lib.FS_ONESHOT
+FLAGS_AUTO = lib.FS_FLAGS_AUTO
+# The sigaction flags a Listener may ask for, by name.
+LISTENER_FLAGS = {name: getattr(lib, name)
+                  for name in ("SA_NOCLDSTOP", "SA_NOCLDWAIT", "SA_NODEFER", "SA_ONSTACK", "SA_RESTART")}
 # The core's fs_api table, handed to fastsig._fast (csrc/python/_fast.c).
 API_ADDRESS: int = lib.fs_api_address()
 
@@ -234,8 +239,8 @@ class Ring:
         self.fd: int = lib.fs_ring_fd(ptr)
         self._counts = ffi.new("uint64_t[3]")
 
-    def attach(self, sig: int, flags: int) -> None:
-        if lib.fs_ring_attach(self._ptr, sig, flags) < 0:
+    def attach(self, sig: int, options: int, sa_flags: int) -> None:
+        if lib.fs_ring_attach(self._ptr, sig, options, sa_flags) < 0:
             raise _fail("sigaction")
 
     def detach(self, sig: int) -> None:
@@ -266,6 +271,12 @@ class Ring:
         if self._ptr is not None:
             lib.fs_ring_free(self._ptr)
             self._ptr = None
+
+
+def redeliver(batch: Batch, n: int) -> int:
+    """Queue the first n records of batch to the calling thread again, in
+    order; how many the kernel took."""
+    return int(lib.fs_redeliver(batch.cdata, n))
 
 
 def handler_installed(sig: int) -> bool:
