@@ -99,3 +99,117 @@ int fs_emulate_default(int sig)
     errno = saved_errno;
     return 0;
 }
+
+/* ---- reading, saving and setting actions ------------------------------- */
+
+/* The flags POSIX names. Others are the C library's plumbing (Linux's
+ * SA_RESTORER, set on every action glibc installs) and mean nothing to a
+ * caller. */
+static const int named_flags = SA_NOCLDSTOP | SA_NOCLDWAIT | SA_SIGINFO | SA_ONSTACK
+                               | SA_RESTART | SA_NODEFER | SA_RESETHAND;
+
+static void decode(const struct sigaction *sa, fs_action *out)
+{
+    uintptr_t handler = (sa->sa_flags & SA_SIGINFO) ? (uintptr_t)sa->sa_sigaction
+                                                     : (uintptr_t)sa->sa_handler;
+    out->flags = (uint32_t)(sa->sa_flags & named_flags);
+    out->mask = fs_sigset_to_mask(&sa->sa_mask);
+    if (!(sa->sa_flags & SA_SIGINFO) && sa->sa_handler == SIG_DFL) {
+        out->kind = FS_ACTION_DEFAULT;
+        out->handler = 0;
+    } else if (!(sa->sa_flags & SA_SIGINFO) && sa->sa_handler == SIG_IGN) {
+        out->kind = FS_ACTION_IGNORE;
+        out->handler = 0;
+    } else {
+        out->kind = FS_ACTION_HANDLER;
+        out->handler = handler;
+    }
+}
+
+/* Zeroed first: the C library fills only the fields the kernel returns, and
+ * saved bytes must mean the same thing whatever the buffer held before. */
+static int read_action(int sig, struct sigaction *sa)
+{
+    memset(sa, 0, sizeof *sa);
+    if (sig <= 0 || sig >= FS_NSIG) {
+        errno = EINVAL;
+        return -1;
+    }
+    return sigaction(sig, NULL, sa);
+}
+
+int fs_getaction(int sig, fs_action *out)
+{
+    struct sigaction sa;
+    if (read_action(sig, &sa) < 0)
+        return -1;
+    decode(&sa, out);
+    if (out->kind == FS_ACTION_HANDLER && fs_handler_installed(sig))
+        out->kind = FS_ACTION_FASTSIG;
+    return 0;
+}
+
+size_t fs_action_size(void)
+{
+    return sizeof(struct sigaction);
+}
+
+/* The buffer may be unaligned (it is bytes): copied, never cast. */
+int fs_action_save(int sig, void *saved)
+{
+    struct sigaction sa;
+    if (read_action(sig, &sa) < 0)
+        return -1;
+    memcpy(saved, &sa, sizeof sa);
+    return 0;
+}
+
+int fs_action_restore(int sig, const void *saved)
+{
+    struct sigaction sa;
+    memcpy(&sa, saved, sizeof sa);
+    return sigaction(sig, &sa, NULL);
+}
+
+void fs_action_decode(const void *saved, fs_action *out)
+{
+    struct sigaction sa;
+    memcpy(&sa, saved, sizeof sa);
+    decode(&sa, out);
+}
+
+int fs_set_disposition(int sig, int kind)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    if (kind == FS_ACTION_DEFAULT) {
+        sa.sa_handler = SIG_DFL;
+    } else if (kind == FS_ACTION_IGNORE) {
+        sa.sa_handler = SIG_IGN;
+    } else {
+        errno = EINVAL;
+        return -1;
+    }
+    return sigaction(sig, &sa, NULL);
+}
+
+/* CPython's signal handler is a static function, so it has no name to look
+ * up; what can be checked is that an address lies in the same loaded object
+ * as a function of CPython's C API. Python runs inside that object, so the
+ * symbol is always there when this module is loaded by CPython. */
+int fs_in_python_image(uintptr_t addr)
+{
+#ifdef FS_HAVE_DLADDR
+    Dl_info python, candidate;
+    void *api = dlsym(RTLD_DEFAULT, "PyOS_setsig");
+    if (api == NULL || addr == 0)
+        return 0;
+    if (!dladdr(api, &python) || !dladdr((void *)addr, &candidate))
+        return 0;
+    return python.dli_fbase == candidate.dli_fbase;
+#else
+    (void)addr;
+    return 0;
+#endif
+}

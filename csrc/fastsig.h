@@ -160,6 +160,34 @@ enum {
 int fs_default_action(int sig);
 int fs_emulate_default(int sig);
 
+/* A signal's current action as the kernel has it. */
+enum {
+    FS_ACTION_DEFAULT = 0,   /* SIG_DFL */
+    FS_ACTION_IGNORE = 1,    /* SIG_IGN */
+    FS_ACTION_FASTSIG = 2,   /* fastsig's own handler (ring.c) */
+    FS_ACTION_HANDLER = 3    /* any other handler, at address handler */
+};
+typedef struct fs_action {
+    int32_t kind;      /* FS_ACTION_* */
+    uint32_t flags;    /* sa_flags, the SA_* bits POSIX names only */
+    uint64_t handler;  /* the handler's address; 0 for SIG_DFL and SIG_IGN */
+    uint64_t mask;     /* sa_mask */
+} fs_action;
+int fs_getaction(int sig, fs_action *out);
+/* A signal's whole struct sigaction, saved as opaque bytes in a caller's
+ * buffer of fs_action_size() bytes, and put back exactly. fs_action_decode
+ * reads saved bytes as fs_getaction would (never FS_ACTION_FASTSIG). */
+size_t fs_action_size(void);
+int fs_action_save(int sig, void *saved);
+int fs_action_restore(int sig, const void *saved);
+void fs_action_decode(const void *saved, fs_action *out);
+/* Set sig to SIG_DFL (kind FS_ACTION_DEFAULT) or SIG_IGN (FS_ACTION_IGNORE),
+ * with no flags and an empty mask. */
+int fs_set_disposition(int sig, int kind);
+/* 1 if addr lies in the loaded object that holds CPython's C API (the python
+ * executable or libpython), 0 if not or unknown. */
+int fs_in_python_image(uintptr_t addr);
+
 /* cdef-end */
 
 /* The core as the CPython extension fastsig._fast (csrc/python/_fast.c) sees

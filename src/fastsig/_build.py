@@ -54,7 +54,7 @@ ffibuilder.set_source(
     include_dirs=[os.path.relpath(CSRC, CSRC.parent)],
     define_macros=[("_GNU_SOURCE", "1")],
     extra_compile_args=["-std=gnu11", "-Wall", "-Wextra", "-O2"],
-    libraries=["pthread"],
+    libraries=["pthread", "dl"],  # dl: dladdr() before glibc 2.34
 )
 
 if __name__ == "__main__":

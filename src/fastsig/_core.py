@@ -288,6 +288,83 @@ def release_held(mask: int) -> None:
     lib.fs_release_held(mask)
 
 
+# ---- dispositions (actions.c) ------------------------------------------------
+
+SA_NOCLDSTOP: int = lib.SA_NOCLDSTOP
+SA_NOCLDWAIT: int = lib.SA_NOCLDWAIT
+SA_NODEFER: int = lib.SA_NODEFER
+SA_ONSTACK: int = lib.SA_ONSTACK
+SA_RESTART: int = lib.SA_RESTART
+SA_SIGINFO: int = lib.SA_SIGINFO
+SA_RESETHAND: int = lib.SA_RESETHAND
+DEFAULT_ACTIONS = {
+    lib.FS_DFL_TERM: "terminate",
+    lib.FS_DFL_CORE: "core",
+    lib.FS_DFL_STOP: "stop",
+    lib.FS_DFL_CONT: "continue",
+    lib.FS_DFL_IGN: "ignore",
+}
+ACTION_KINDS = {
+    lib.FS_ACTION_DEFAULT: "default",
+    lib.FS_ACTION_IGNORE: "ignore",
+    lib.FS_ACTION_FASTSIG: "fastsig",
+    lib.FS_ACTION_HANDLER: "c",
+}
+_ACTION_SIZE: int = lib.fs_action_size()
+# (kind, flags, handler address, mask): a kernel action as plain ints.
+KernelAction = Tuple[str, int, int, int]
+
+
+def _kernel_action(action: Any) -> KernelAction:
+    return ACTION_KINDS[action.kind], int(action.flags), int(action.handler), int(action.mask)
+
+
+def default_action(sig: int) -> str:
+    return DEFAULT_ACTIONS[lib.fs_default_action(sig)]
+
+
+def emulate_default(sig: int) -> None:
+    if lib.fs_emulate_default(sig) < 0:
+        raise _fail("fs_emulate_default")
+
+
+def getaction(sig: int) -> KernelAction:
+    out = ffi.new("fs_action *")
+    if lib.fs_getaction(sig, out) < 0:
+        raise _fail("sigaction")
+    return _kernel_action(out)
+
+
+def save_action(sig: int) -> bytes:
+    """sig's whole struct sigaction, as opaque bytes for restore_action()."""
+    buf = ffi.new("char[]", _ACTION_SIZE)
+    if lib.fs_action_save(sig, buf) < 0:
+        raise _fail("sigaction")
+    return bytes(ffi.buffer(buf))
+
+
+def restore_action(sig: int, saved: bytes) -> None:
+    if lib.fs_action_restore(sig, ffi.from_buffer(saved)) < 0:
+        raise _fail("sigaction")
+
+
+def decode_action(saved: bytes) -> KernelAction:
+    """What save_action()'s bytes say, as getaction() would ("fastsig" reads "c")."""
+    out = ffi.new("fs_action *")
+    lib.fs_action_decode(ffi.from_buffer(saved), out)
+    return _kernel_action(out)
+
+
+def set_disposition(sig: int, ignore: bool) -> None:
+    kind = lib.FS_ACTION_IGNORE if ignore else lib.FS_ACTION_DEFAULT
+    if lib.fs_set_disposition(sig, kind) < 0:
+        raise _fail("sigaction")
+
+
+def in_python_image(address: int) -> bool:
+    return bool(lib.fs_in_python_image(address))
+
+
 # ---- sources: POSIX timers, F_SETSIG, pidfd_open, the parent-death signal ----
 
 HAVE_TIMER = bool(FEATURES & lib.FS_HAVE_TIMER)
