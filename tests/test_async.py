@@ -197,7 +197,6 @@ def test_close_ends_every_wait_and_frees_the_ring(runner: str, closer: str) -> N
 
 @in_child(timeout=60)
 def test_loops_in_two_threads_each_hear_their_own_signal() -> None:
-    # One signal has one Listener at a time, so each loop listens to its own.
     # Each signal is left unblocked only in its loop's thread, so its handler
     # runs there alone and the values stay in order (across threads they
     # would be in order per thread only).
