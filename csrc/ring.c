@@ -358,12 +358,21 @@ static void restore_previous(int sig)
     sigaction(sig, &previous[sig], NULL);
 }
 
-/* Record one delivery of sig in every subscriber's ring and wake each.
+static int in_table(const struct subscribers *subs, const fs_ring *ring)
+{
+    for (int i = 0; subs && i < subs->count; i++)
+        if (subs->rings[i] == ring)
+            return 1;
+    return 0;
+}
+
+/* Record one delivery of sig in every subscriber's ring, and wake those not
+ * in woken_later (the entry's own subscribers, woken once as it ends).
  * Returns how many rings recorded it: 0 means that no subscriber takes it any
  * more (every one is oneshot and has fired), so it belongs to the previous
  * action. The caller is counted in active[sig]. */
 static int record_all(struct entry *e, const struct subscribers *subs, int sig,
-                      const siginfo_t *si)
+                      const siginfo_t *si, const struct subscribers *woken_later)
 {
     int recorded = 0;
     for (int i = 0; subs && i < subs->count; i++) {
@@ -376,7 +385,8 @@ static int record_all(struct entry *e, const struct subscribers *subs, int sig,
         }
         e->ring = ring;
         record(e, sig, si);
-        wake(ring);
+        if (!in_table(woken_later, ring))
+            wake(ring);
         recorded++;
     }
     return recorded;
@@ -428,7 +438,7 @@ static void take_pending(struct entry *e, int sig, const struct subscribers *sub
         if (taken <= 0 || taken >= FS_NSIG)
             return;
         atomic_fetch_add(&active[taken], 1);
-        int recorded = record_all(e, atomic_load(&subscribers[taken]), taken, &more);
+        int recorded = record_all(e, atomic_load(&subscribers[taken]), taken, &more, subs);
         atomic_fetch_sub(&active[taken], 1);
         /* Unsubscribed meanwhile: the action now in place gets it. */
         if (!recorded)
@@ -493,10 +503,12 @@ static void on_signal(int sig, siginfo_t *si, void *context)
         struct entry e = {NULL, FS_GETTID(), 0, context, 0};
         atomic_fetch_add(&active[sig], 1);
         struct subscribers *subs = atomic_load(&subscribers[sig]);
-        int recorded = record_all(&e, subs, sig, si);
+        int recorded = record_all(&e, subs, sig, si, subs);
         /* A CPU fault is handled alone: its handler must get to it. */
         if (recorded && !is_cpu_fault(sig, si))
             take_pending(&e, sig, subs);
+        for (int i = 0; subs && i < subs->count; i++)
+            wake(subs->rings[i]);
         /* Leave before passing on: the previous handler may never return
          * here (siglongjmp), and it does not touch the rings. */
         atomic_fetch_sub(&active[sig], 1);
