@@ -126,8 +126,9 @@ static void decode(const struct sigaction *sa, fs_action *out)
     }
 }
 
-/* Zeroed first: the C library fills only the fields the kernel returns, and
- * saved bytes must mean the same thing whatever the buffer held before. */
+/* Zeroed first, so no field the C library leaves alone holds stale bytes.
+ * Saved actions still compare through decode(), never byte for byte: glibc
+ * copies a whole sigset_t of which the kernel filled the first 64 bits. */
 static int read_action(int sig, struct sigaction *sa)
 {
     memset(sa, 0, sizeof *sa);
