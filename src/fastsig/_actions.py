@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, ContextManager, Counter, FrozenSet, Iterator, List, Optional, Tuple, Union
 
 from . import _core
-from ._names import UNCATCHABLE, VALID, SignalLike, SignalSet, as_signal, catchable, signame, signum
+from ._names import UNCATCHABLE, VALID, SignalLike, SignalSet, as_signal, catchable_list, signame, signum
 
 SA_NOCLDSTOP = _core.SA_NOCLDSTOP
 SA_NOCLDWAIT = _core.SA_NOCLDWAIT
@@ -131,20 +131,8 @@ def default_action(sig: SignalLike) -> str:
     return _core.default_action(signum(sig))
 
 
-def _changeable(sigs: SignalSet, action: str) -> List[int]:
-    if isinstance(sigs, (str, int)):
-        return [catchable(sigs, action)]
-    try:
-        items = iter(sigs)
-    except TypeError:
-        raise TypeError(
-            f"expected a signal or an iterable of signals, not {type(sigs).__name__}"
-        ) from None
-    return sorted({catchable(s, action) for s in items})
-
-
 def _set(sigs: SignalSet, ignore: bool) -> None:
-    numbers = _changeable(sigs, "ignore" if ignore else "reset")
+    numbers = catchable_list(sigs, "ignore" if ignore else "reset")
     view = signal.SIG_IGN if ignore else signal.SIG_DFL
     main = _in_main_thread()
     for sig in numbers:
@@ -219,7 +207,7 @@ def saved_actions(sigs: Optional[SignalSet] = None) -> ContextManager[None]:
     A Listener opened inside the block should be closed inside it: the exit
     puts the earlier action back under it.
     """
-    numbers = sorted(VALID - UNCATCHABLE) if sigs is None else _changeable(sigs, "save the action of")
+    numbers = sorted(VALID - UNCATCHABLE) if sigs is None else catchable_list(sigs, "save the action of")
     return _saving(numbers)
 
 
