@@ -13,17 +13,19 @@ from __future__ import annotations
 import ctypes
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
 import threading
+from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Optional, Tuple
 
 import pytest
 
 import fastsig
 from fastsig import _core
-from support import RT1, RT2, exit_code, forked, in_child
+from support import ROOT, RT1, RT2, exit_code, forked, in_child
 
 _libc = ctypes.CDLL(None, use_errno=True)
 GETPID = ctypes.cast(_libc.getpid, ctypes.c_void_p).value
@@ -402,3 +404,15 @@ def test_the_flags_are_the_c_librarys() -> None:
     assert all(flag and flag & (flag - 1) == 0 for flag in flags)
     assert len(set(flags)) == len(flags)
     assert fastsig.SA_NOCLDSTOP == 1 and fastsig.SA_NOCLDWAIT == 2  # the same on every Linux
+
+
+@pytest.mark.skipif(not (shutil.which("make") and (shutil.which("cc") or shutil.which("gcc"))),
+                    reason="needs make and a C compiler")
+@pytest.mark.skipif(not (ROOT / "csrc" / "actions.c").exists(), reason="no source tree")
+def test_emulate_default_inside_c_handlers(tmp_path: Path) -> None:
+    """tests/c/test_actions.c: fs_emulate_default() called by a handler of the
+    very signal, blocked while it runs, on the main thread and another."""
+    proc = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT / "tests" / "c"),
+                           "actions", f"OUT={tmp_path}"], capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "test_actions: 0 failed" in proc.stdout
