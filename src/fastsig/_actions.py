@@ -18,9 +18,11 @@ handlers inside CPython can pass that (``faulthandler.register()``), but all
 of CPython's signals share one handler: so the candidate address that most
 signals share is CPython's (on a tie, the lowest signal's, usually SIGINT's),
 and a handler there is kind "python". Any other handler is kind "c", with its
-address. ``ignore()``, ``default()`` and
-``saved_actions()`` keep CPython's view in step when they run in the main
-thread, the only one that may call ``signal.signal()``.
+address.
+
+``ignore()``, ``default()`` and ``saved_actions()`` keep CPython's view in step
+when they run in the main thread, the only one that may call
+``signal.signal()``.
 """
 
 from __future__ import annotations
