@@ -18,7 +18,14 @@
  * signals, SIGIO and SIGPWR included. */
 int fs_default_action(int sig)
 {
-    if (sig <= 0 || sig >= FS_NSIG) {
+    /* Below SIGRTMIN and above the standard signals: the C library's own
+     * (glibc's thread cancellation and set*id broadcast), never to be raised
+     * here. SIGRTMIN reads a variable: async-signal-safe. */
+    int reserved = 0;
+#ifdef SIGRTMIN
+    reserved = sig >= 32 && sig < SIGRTMIN;
+#endif
+    if (sig <= 0 || sig >= FS_NSIG || reserved) {
         errno = EINVAL;
         return -1;
     }

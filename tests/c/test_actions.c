@@ -124,6 +124,10 @@ int main(void)
     CHECK(fs_emulate_default(0) == -1 && errno == EINVAL, "signal 0 accepted");
     errno = 0;
     CHECK(fs_emulate_default(65) == -1 && errno == EINVAL, "signal 65 accepted");
+    for (int sig = 32; sig < SIGRTMIN; sig++) {
+        errno = 0;
+        CHECK(fs_emulate_default(sig) == -1 && errno == EINVAL, "reserved signal %d accepted", sig);
+    }
     CHECK(fs_default_action(SIGKILL) == FS_DFL_TERM, "SIGKILL does not terminate");
     CHECK(fs_default_action(SIGSTOP) == FS_DFL_STOP, "SIGSTOP does not stop");
     CHECK(fs_default_action(SIGSEGV) == FS_DFL_CORE, "SIGSEGV dumps no core");
