@@ -18,7 +18,14 @@
  * signals, SIGIO and SIGPWR included. */
 int fs_default_action(int sig)
 {
-    if (sig <= 0 || sig >= FS_NSIG) {
+    /* Below SIGRTMIN and above the standard signals: the C library's own
+     * (glibc's thread cancellation and set*id broadcast), never to be raised
+     * here. SIGRTMIN reads a variable: async-signal-safe. */
+    int reserved = 0;
+#ifdef SIGRTMIN
+    reserved = sig >= 32 && sig < SIGRTMIN;
+#endif
+    if (sig <= 0 || sig >= FS_NSIG || reserved) {
         errno = EINVAL;
         return -1;
     }
@@ -126,8 +133,9 @@ static void decode(const struct sigaction *sa, fs_action *out)
     }
 }
 
-/* Zeroed first: the C library fills only the fields the kernel returns, and
- * saved bytes must mean the same thing whatever the buffer held before. */
+/* Zeroed first, so no field the C library leaves alone holds stale bytes.
+ * Saved actions still compare through decode(), never byte for byte: glibc
+ * copies a whole sigset_t of which the kernel filled the first 64 bits. */
 static int read_action(int sig, struct sigaction *sa)
 {
     memset(sa, 0, sizeof *sa);

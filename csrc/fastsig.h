@@ -156,7 +156,8 @@ enum {
  * an FS_DFL_* value. fs_emulate_default does sig's default action now, from
  * any thread: it returns 0 where the process goes on (nothing, or stopped and
  * continued) and never returns where the action ends the process. Both
- * return -1 with EINVAL for a number that is not a signal. */
+ * return -1 with EINVAL for a number that is not a signal or that the C
+ * library keeps for itself (32 and 33 on glibc). */
 int fs_default_action(int sig);
 int fs_emulate_default(int sig);
 

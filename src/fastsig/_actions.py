@@ -4,34 +4,38 @@ Two views of one signal's disposition live in a CPython process. The kernel's
 is the struct sigaction that decides what happens on delivery; CPython's is the
 table ``signal.getsignal()`` reads, which ``signal.signal()`` writes together
 with the kernel's. A handler that C code installed (a library, faulthandler,
-fastsig's own) changes only the kernel's view, so ``signal.getsignal()`` says
-None for it, or keeps naming a Python function that no longer runs.
-``getaction()`` reads the kernel's view, and says whose handler it is.
+fastsig's own) changes only the kernel's view: ``signal.getsignal()`` keeps
+what CPython last set (SIG_DFL, or a Python function that no longer runs), or
+says None for a handler already there when CPython started. ``getaction()``
+reads the kernel's view, and says whose handler it is.
 
-CPython's own handler is a static C function with no name to look up, so a
-kernel handler counts as CPython's (kind "python") when all of these hold:
+CPython's own handler is a static C function with no name to look up. A
+kernel handler is a candidate when ``signal.getsignal()`` returns a Python
+callable for its signal, it lies in the loaded object that holds CPython's C
+API (the python executable or libpython; dladdr() tells), and it takes no
+siginfo and does not set SA_NODEFER, as CPython's handler never does. Other
+handlers inside CPython can pass that (``faulthandler.register()``), but all
+of CPython's signals share one handler: so the candidate address that most
+signals share is CPython's (on a tie, the lowest signal's, usually SIGINT's),
+and a handler there is kind "python". Any other handler is kind "c", with its
+address.
 
-* it lies in the loaded object that holds CPython's C API (the python
-  executable or libpython; dladdr() tells);
-* it takes no siginfo and does not set SA_NODEFER, as CPython's handler never
-  does and faulthandler's, also inside CPython, always does;
-* ``signal.getsignal()`` returns a Python callable for the signal.
-
-Any other handler is kind "c", with its address. ``ignore()``, ``default()`` and
-``saved_actions()`` keep CPython's view in step when they run in the main
-thread, the only one that may call ``signal.signal()``.
+``ignore()``, ``default()`` and ``saved_actions()`` keep CPython's view in step
+when they run in the main thread, the only one that may call
+``signal.signal()``.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import signal
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, FrozenSet, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, ContextManager, Counter, FrozenSet, Iterator, List, Optional, Tuple, Union
 
 from . import _core
-from ._names import UNCATCHABLE, VALID, SignalLike, SignalSet, as_signal, catchable, signame, signum
+from ._names import UNCATCHABLE, VALID, SignalLike, SignalSet, as_signal, catchable_list, signame, signum
 
 SA_NOCLDSTOP = _core.SA_NOCLDSTOP
 SA_NOCLDWAIT = _core.SA_NOCLDWAIT
@@ -86,12 +90,28 @@ def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
+def _candidate(sig: int, kernel: _core.KernelAction) -> bool:
+    """Whether sig's kernel handler may be CPython's (see the module's docs)."""
+    kind, flags, address, _ = kernel
+    return (kind == "c" and not flags & (_core.SA_SIGINFO | _core.SA_NODEFER)
+            and callable(signal.getsignal(sig)) and _core.in_python_image(address))
+
+
+def _cpython_handler() -> int:
+    """The candidate handler address most signals share, ties to the lowest."""
+    votes: Counter[int] = collections.Counter()
+    for sig in sorted(VALID - UNCATCHABLE):
+        kernel = _core.getaction(sig)
+        if _candidate(sig, kernel):
+            votes[kernel[2]] += 1
+    return max(votes, key=votes.__getitem__, default=0)
+
+
 def _action(sig: int, kernel: _core.KernelAction) -> Action:
     kind, flags, address, mask = kernel
     view = signal.getsignal(sig)
     handler = None
-    if (kind == "c" and callable(view) and not flags & (_core.SA_SIGINFO | _core.SA_NODEFER)
-            and _core.in_python_image(address)):
+    if callable(view) and _candidate(sig, kernel) and address == _cpython_handler():
         kind, handler = "python", view
     members = frozenset(as_signal(s) for s in range(1, _core.NSIG) if mask >> (s - 1) & 1)
     return Action(sig, kind, flags, members, handler, address)
@@ -113,14 +133,8 @@ def default_action(sig: SignalLike) -> str:
     return _core.default_action(signum(sig))
 
 
-def _changeable(sigs: SignalSet, action: str) -> List[int]:
-    if isinstance(sigs, (str, int)):
-        sigs = (sigs,)
-    return sorted({catchable(s, action) for s in sigs})
-
-
 def _set(sigs: SignalSet, ignore: bool) -> None:
-    numbers = _changeable(sigs, "ignore" if ignore else "reset")
+    numbers = catchable_list(sigs, "ignore" if ignore else "reset")
     view = signal.SIG_IGN if ignore else signal.SIG_DFL
     main = _in_main_thread()
     for sig in numbers:
@@ -179,8 +193,7 @@ def _restore(saved: List[_Saved]) -> None:
         raise failure
 
 
-@contextlib.contextmanager
-def saved_actions(sigs: Optional[SignalSet] = None) -> Iterator[None]:
+def saved_actions(sigs: Optional[SignalSet] = None) -> ContextManager[None]:
     """Restore, on exit, every disposition of sigs changed inside the block.
 
     ``sigs`` is one signal or an iterable; None means every signal a process
@@ -189,13 +202,19 @@ def saved_actions(sigs: Optional[SignalSet] = None) -> Iterator[None]:
     On exit, an exception included, each signal whose kernel action or
     CPython view changed gets CPython's view back first (``signal.signal()``,
     main thread only), then the kernel's exact action, handler address, flags
-    and mask alike. A C handler that CPython's view called None reads
-    SIG_DFL in that view afterwards: ``signal.signal()`` cannot write None.
+    and mask alike. Where CPython's view was None (a handler already there
+    when CPython started) it reads SIG_DFL afterwards, if it changed:
+    ``signal.signal()`` cannot write None.
 
     A Listener opened inside the block should be closed inside it: the exit
     puts the earlier action back under it.
     """
-    numbers = sorted(VALID - UNCATCHABLE) if sigs is None else _changeable(sigs, "save the action of")
+    numbers = sorted(VALID - UNCATCHABLE) if sigs is None else catchable_list(sigs, "save the action of")
+    return _saving(numbers)
+
+
+@contextlib.contextmanager
+def _saving(numbers: List[int]) -> Iterator[None]:
     saved = [(sig, _core.save_action(sig), signal.getsignal(sig)) for sig in numbers]
     try:
         yield
