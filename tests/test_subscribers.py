@@ -225,3 +225,31 @@ def test_unread_sigterm_is_not_swallowed_at_close() -> None:
     assert exit_code(forked(counted)) == 0
     with pytest.raises(ValueError, match="unread"):
         fastsig.Listener(RT1, unread="drop")
+
+
+@in_child(timeout=30)
+def test_getaction_and_saved_actions_see_listeners() -> None:
+    with fastsig.saved_actions([RT1, signal.SIGINT]):
+        with fastsig.Listener(RT1, flags=fastsig.SA_NODEFER) as listener:
+            action = fastsig.getaction(RT1)
+            assert action.kind == "fastsig"
+            assert action.flags & fastsig.SA_NODEFER and not action.flags & fastsig.SA_RESTART
+            assert RT1 not in action.mask  # SA_NODEFER: the signal may nest
+            with fastsig.Listener(RT2) as other:
+                other.add(RT1)
+                assert RT2 in fastsig.getaction(RT1).mask  # the group's signals block each other
+            assert RT2 not in fastsig.getaction(RT1).mask
+            listener.close()
+        assert fastsig.getaction(RT1).kind == "default"
+        with fastsig.Listener(signal.SIGINT, oneshot=True) as once:
+            assert fastsig.getaction(signal.SIGINT).kind == "fastsig"
+            os.kill(os.getpid(), signal.SIGINT)
+            assert once.drain()[0].si_signo == signal.SIGINT
+            assert fastsig.getaction(signal.SIGINT).kind == "python"  # given back in the handler
+        # A Listener left open at the end of saved_actions loses its handler:
+        # the block restores what it found, and the Listener says so.
+        left_open = fastsig.Listener(RT1)
+    assert fastsig.getaction(RT1).kind == "default"
+    assert left_open.replaced() == {RT1}
+    left_open.close()
+    assert fastsig.getaction(RT1).kind == "default"

@@ -94,7 +94,7 @@ from typing import (
 from . import _args, _core
 from ._errors import QueueFull, SignalBusy
 from ._eventloop import Future, Loop, running_loop
-from ._names import SignalSet, catchable, signame, valid_signals
+from ._names import SignalSet, catchable_list, signame, valid_signals
 from ._ops import pthread_sigmask
 from ._siginfo import SigInfo, from_batch
 from ._trust import SenderPolicy
@@ -156,7 +156,7 @@ class Listener:
         self._policy = accept
         self._redeliver = unread == "redeliver"
         self._rejected: Counter[int] = collections.Counter()
-        numbers = _numbers(sigs)
+        numbers = catchable_list(sigs, "listen to")
         if not numbers:
             raise ValueError("a Listener needs at least one signal")
         self._sa_flags = _sa_flags(flags, numbers)
@@ -212,7 +212,7 @@ class Listener:
     def add(self, sigs: SignalSet) -> None:
         """Listen to sigs as well, from now on; those already listened to are
         left as they are."""
-        numbers = _numbers(sigs)
+        numbers = catchable_list(sigs, "listen to")
         _sa_flags(None if self._sa_flags == _core.FLAGS_AUTO else self._sa_flags, numbers)
         with self._cond:
             if self._ring is None or self._closing:
@@ -223,7 +223,7 @@ class Listener:
         """Stop listening to sigs: their previous action is back unless
         another Listener has them. Their records already in the ring are
         still read; stats() no longer lists them."""
-        numbers = _numbers(sigs)
+        numbers = catchable_list(sigs, "listen to")
         with self._cond:
             if self._ring is None or self._closing:
                 raise ValueError("operation on a closed Listener")
@@ -535,12 +535,6 @@ class Listener:
         self._cond = threading.Condition()
         self._users.clear()
         self._loops.clear()
-
-
-def _numbers(sigs: SignalSet) -> List[int]:
-    if isinstance(sigs, (str, int)):
-        sigs = (sigs,)
-    return sorted({catchable(s, "listen to") for s in sigs})
 
 
 def _sa_flags(flags: Optional[int], numbers: List[int]) -> int:
