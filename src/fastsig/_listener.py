@@ -77,6 +77,7 @@ import signal
 import threading
 import weakref
 from typing import (
+    Any,
     AsyncIterator,
     Callable,
     Counter,
@@ -233,7 +234,6 @@ class Listener:
             for sig in numbers:
                 self._ring.detach(sig)
             self._set_signals(self._signals - set(numbers))
-        _core.release_held(sum(1 << (sig - 1) for sig in numbers))
 
     # -- reading -----------------------------------------------------------
 
@@ -585,9 +585,9 @@ class Dispatcher:
         callback: Callable[[SigInfo], object],
         *,
         on_error: Optional[Callable[[BaseException, SigInfo], object]] = None,
-        **listener_options: int,
+        **listener_options: Any,
     ) -> None:
-        self.listener = Listener(sigs, **listener_options)  # type: ignore[arg-type]
+        self.listener = Listener(sigs, **listener_options)
         self._callback = callback
         self._on_error = on_error
         self._thread = threading.Thread(target=self._run, name="fastsig-dispatch", daemon=True)
@@ -621,11 +621,11 @@ class Dispatcher:
         self.close()
 
 
-def listen(sigs: SignalSet, **options: int) -> Listener:
+def listen(sigs: SignalSet, **options: Any) -> Listener:
     """Start a Listener for sigs; see Listener."""
-    return Listener(sigs, **options)  # type: ignore[arg-type]
+    return Listener(sigs, **options)
 
 
-def on(sigs: SignalSet, callback: Callable[[SigInfo], object], **options: object) -> Dispatcher:
+def on(sigs: SignalSet, callback: Callable[[SigInfo], object], **options: Any) -> Dispatcher:
     """Call callback(info) for every delivery of sigs, from a dispatcher thread."""
-    return Dispatcher(sigs, callback, **options)  # type: ignore[arg-type]
+    return Dispatcher(sigs, callback, **options)
