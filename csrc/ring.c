@@ -427,19 +427,27 @@ static void take_pending(struct entry *e, int sig, const struct subscribers *sub
     /* All zeros: read the same whatever width the kernel gives time_t here. */
     struct timespec zero;
     memset(&zero, 0, sizeof zero);
+    sigset_t set;
+    uint64_t in_set = 0;
     for (int i = 0; i < FS_TAKE_MAX; i++) {
         sigs &= ~e->held;
         if (!sigs || !room_to_take(e, subs))
             return;
-        sigset_t set;
-        fs_mask_to_sigset(sigs, &set);
+        if (sigs != in_set) {
+            in_set = sigs;
+            fs_mask_to_sigset(sigs, &set);
+        }
         siginfo_t more;
         int taken = (int)syscall(SYS_rt_sigtimedwait, &set, &more, &zero, (size_t)(_NSIG - 1) / 8);
         if (taken <= 0 || taken >= FS_NSIG)
             return;
-        atomic_fetch_add(&active[taken], 1);
+        /* The entry's own signal: it is counted in active[] already. Its
+         * table is read again all the same, to include who joined since. */
+        if (taken != sig)
+            atomic_fetch_add(&active[taken], 1);
         int recorded = record_all(e, atomic_load(&subscribers[taken]), taken, &more, subs);
-        atomic_fetch_sub(&active[taken], 1);
+        if (taken != sig)
+            atomic_fetch_sub(&active[taken], 1);
         /* Unsubscribed meanwhile: the action now in place gets it. */
         if (!recorded)
             pass_on(taken, &more, e->context);
