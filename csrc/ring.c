@@ -988,6 +988,33 @@ static int take_parked(fs_ring *ring, fs_info *out)
     return 0;
 }
 
+/* Of sigs, those that no other ring of theirs read on this thread would hold
+ * back again at once (past half full): releasing one of those would let in a
+ * single delivery, held again behind it, and that ring would drop the rest
+ * of a flood while this one is drained. A thread reading several Listeners
+ * of a signal is held back until it has drained each below half. */
+static uint64_t releasable(const fs_ring *ring, uint64_t sigs)
+{
+    int32_t me = reader_tid();
+    uint64_t out = 0;
+    for (int sig = 1; sig < FS_NSIG; sig++) {
+        if (!(sigs & BIT(sig)))
+            continue;
+        atomic_fetch_add(&active[sig], 1);  /* the table stays while we read it */
+        const struct subscribers *subs = atomic_load(&subscribers[sig]);
+        int held_by_another = 0;
+        for (int i = 0; subs && i < subs->count && !held_by_another; i++) {
+            const fs_ring *other = subs->rings[i];
+            held_by_another = other != ring && atomic_load(&other->reader_tid) == me
+                              && fill_of(other) > other->mask / 2 && !atomic_load(&other->closing);
+        }
+        atomic_fetch_sub(&active[sig], 1);
+        if (!held_by_another)
+            out |= BIT(sig);
+    }
+    return out;
+}
+
 /* Take up to max records. When the ring runs dry, clear the wake fd and arm
  * the wake-up so the next producer writes it: a reader that keeps up costs
  * producers nothing, a sleeping reader is woken exactly once. */
@@ -1000,8 +1027,9 @@ int fs_ring_drain(fs_ring *ring, fs_info *out, int max)
         while (n < max && (take_parked(ring, &out[n]) || take(ring, &out[n])))
             n++;
         /* Down to a quarter, or closing: let held-back signals in again. */
-        if (fill_of(ring) <= ring->mask / 4 || atomic_load(&ring->closing))
-            fs_release_held(atomic_load(&ring->attached));
+        if (atomic_load(&holders_in_use)
+            && (fill_of(ring) <= ring->mask / 4 || atomic_load(&ring->closing)))
+            fs_release_held(releasable(ring, atomic_load(&ring->attached)));
         if (n == max)
             return n;
         /* Clear before arming: a producer writes only once armed, and the

@@ -470,6 +470,46 @@ static void test_take_on_reader_thread(void)
     fs_ring_free(ring);
 }
 
+/* Two rings of one signal read by one thread, each drained to the end in
+ * turn: neither drops, since draining one never lets in what the other,
+ * still over half full, would only hold back again. */
+static void test_two_rings_on_reader_thread(void)
+{
+    fs_ring *rings[2] = {fs_ring_new(16), fs_ring_new(16)};
+    fs_info out[16];
+    for (int r = 0; r < 2; r++) {
+        CHECK(fs_ring_attach(rings[r], sig_a, 0, FS_FLAGS_AUTO) == 0, "attach");
+        fs_ring_drain(rings[r], out, 16); /* this thread reads both */
+    }
+    block(sig_a, SIG_BLOCK);
+    for (int i = 0; i < 100; i++)
+        queue_to_self(sig_a, i);
+    block(sig_a, SIG_UNBLOCK);
+    int got[2] = {0, 0}, in_order = 1;
+    for (int round = 0; round < 1000 && (got[0] < 100 || got[1] < 100); round++) {
+        for (int r = 0; r < 2; r++) {
+            int n;
+            while ((n = fs_ring_drain(rings[r], out, 16)) > 0) {
+                for (int i = 0; i < n; i++)
+                    in_order &= out[i].value == got[r] + i;
+                got[r] += n;
+            }
+        }
+    }
+    for (int r = 0; r < 2; r++) {
+        uint64_t delivered, dropped, taken;
+        fs_ring_counts(rings[r], sig_a, &delivered, &dropped, &taken);
+        CHECK(got[r] == 100 && in_order && delivered == 100 && dropped == 0,
+              "ring %d: read %d (in order: %d), %llu delivered %llu dropped", r, got[r], in_order,
+              (unsigned long long)delivered, (unsigned long long)dropped);
+    }
+    sigset_t now;
+    pthread_sigmask(SIG_BLOCK, NULL, &now);
+    CHECK(!sigismember(&now, sig_a), "the signal stays blocked after the reads");
+    fs_ring_free(rings[0]);
+    fs_ring_free(rings[1]);
+}
+
 /* ---- 3. full ring: exact drop counts, oldest kept ------------------------ */
 
 static void test_full_ring(void)
@@ -994,6 +1034,7 @@ int main(void)
         run("nested signal inside a push", test_nested);
         run("taking what is pending", test_take);
         run("taking on the reader's thread", test_take_on_reader_thread);
+        run("two rings read in turn on the reader's thread", test_two_rings_on_reader_thread);
         run("full ring", test_full_ring);
         run("full ring keeps standard signals", test_full_ring_keeps_standard_signals);
         run("wake-up", test_wakeup);
