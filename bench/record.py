@@ -72,7 +72,7 @@ def targets(res: _bench.Results) -> List[Target]:
                               row.vs_c, vs_c <= 1.15))
         elif key == "fastsig-natural":
             # What a user writes without Exchange: no slower than the stdlib's loop.
-            stdlib = pingpong[("stdlib-sigtimedwait", mode)].vs_c or 0.0
+            stdlib = pingpong[("stdlib-sigwaitinfo", mode)].vs_c or 0.0
             out.append(Target(f"ping-pong round trip, {row.name} vs C ({mode})",
                               f"<= 1.15x and <= the stdlib's {stdlib:.2f}x", row.vs_c,
                               vs_c <= min(1.15, stdlib)))
