@@ -311,7 +311,19 @@ static PyObject *new_int(long long v, int *failed)
     return o;
 }
 
-static PyObject *new_siginfo(const fs_info *info)
+/* The previous record of a batch, whose sender, thread and time the next
+ * usually shares (a flood from one sender; records taken in one handler
+ * entry): those fields are then the same int objects, made once. */
+typedef struct {
+    const fs_info *info;  /* NULL: none yet */
+    PyObject *pid, *uid, *tid, *time_ns;  /* borrowed from its record */
+} shared_fields;
+
+#define SHARED_INT(name, v) \
+    (prev != NULL && prev->info != NULL && prev->info->name == (v) \
+         ? (Py_INCREF(prev->name), prev->name) : new_int((v), &failed))
+
+static PyObject *new_siginfo(const fs_info *info, shared_fields *prev)
 {
     PyObject *fields[14], *items, *args, *result = NULL;
     int failed = 0;
@@ -319,8 +331,8 @@ static PyObject *new_siginfo(const fs_info *info)
     fields[0] = new_int(info->signo, &failed);
     fields[1] = new_int(info->code, &failed);
     fields[2] = new_int(info->err, &failed);
-    fields[3] = new_int(info->pid, &failed);
-    fields[4] = new_int(info->uid, &failed);
+    fields[3] = SHARED_INT(pid, info->pid);
+    fields[4] = SHARED_INT(uid, info->uid);
     fields[5] = new_int(info->status, &failed);
     fields[6] = new_int(info->band, &failed);
     fields[7] = new_int(info->value, &failed);
@@ -333,8 +345,11 @@ static PyObject *new_siginfo(const fs_info *info)
     fields[9] = new_int(info->fd, &failed);
     fields[10] = new_int(info->timerid, &failed);
     fields[11] = new_int(info->overrun, &failed);
-    fields[12] = new_int(info->tid, &failed);
-    fields[13] = new_int(info->time_ns, &failed);
+    fields[12] = SHARED_INT(tid, info->tid);
+    fields[13] = SHARED_INT(time_ns, info->time_ns);
+    if (prev != NULL && !failed) {
+        *prev = (shared_fields){info, fields[3], fields[4], fields[12], fields[13]};
+    }
     /* Up to 3.13 a tuple is a PyVarObject header followed by its items
      * (PyTupleObject, fixed for those versions), so this is all that
      * tuple.__new__(SigInfo, items) does, PyTuple_SET_ITEM included. 3.14
@@ -378,10 +393,11 @@ static PyObject *new_list(const fs_info *first, int n, const fs_info *rest, int 
                           int values_only)
 {
     PyObject *list = PyList_New(n + more);
+    shared_fields prev = {NULL, NULL, NULL, NULL, NULL};
 
     for (int i = 0; list != NULL && i < n + more; i++) {
         const fs_info *info = i < n ? &first[i] : &rest[i - n];
-        PyObject *item = values_only ? PyLong_FromLongLong(info->value) : new_siginfo(info);
+        PyObject *item = values_only ? PyLong_FromLongLong(info->value) : new_siginfo(info, &prev);
         if (item == NULL || PyList_SetItem(list, i, item) < 0)
             Py_CLEAR(list);
     }
@@ -664,7 +680,7 @@ static PyObject *wait_one(int which, PyObject *sigset, int64_t ns)
         Py_INCREF(sig);
         return sig;
     }
-    return new_siginfo(&info);
+    return new_siginfo(&info, NULL);
 }
 
 #define WAIT_NOT_TAKEN(result) ((result) == NULL && !PyErr_Occurred())

@@ -2,7 +2,8 @@
 
 Each receiver runs in a child: it sets itself up, says ready, receives until
 the end marker (or idle_s with nothing), and returns a Tally. Paths that see
-values keep them; they are checked after the clock stops.
+values compare each batch with the values expected next while they receive
+(see _loop) and are counted after the clock stops.
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ import os
 import select
 import signal
 import time
-from array import array
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterable, List, Optional, Tuple, TypeVar
+from typing import Callable, Dict, List, Optional, Tuple, TypeVar, Union
 
 from .. import _core
 from .._listener import Listener
@@ -62,25 +62,26 @@ def _ready(fd: int) -> None:
 
 def _loop(read: Callable[[], List[T]], ended: Callable[[List[T]], bool], n: int, ready: int,
           drain: Optional[Callable[[], List[T]]] = None,
-          values: Callable[[List[T]], Iterable[int]] = lambda batch: batch,  # type: ignore
+          values: Callable[[List[T]], List[int]] = lambda batch: batch,  # type: ignore
           ) -> Tuple[List[int], int, int, int]:
     """read() -> a batch ([] after idle_s) until ended(batch): the values of
     what arrived, when the loop began, the first arrival's and the end
-    marker's time (0 if it never came). The values are kept in an array
-    allocated before the clock starts: a list growing by n ints would fault
-    its memory in on the way, the bookkeeping's cost rather than the
-    receiver's, and a large share of it in a freshly forked child."""
-    kept = array("q", bytes(8 * (n + 2 * BATCH)))
+    marker's time (0 if it never came). Every value is checked while the
+    clock runs at the cost of one list comparison a batch: with what a
+    lossless, in-order receiver gets next (0..n-1, made before the clock
+    starts). A batch that matches is kept as its place in that list, one that
+    differs (the end marker's, or any loss, duplicate or reordering) as it
+    is; checked() counts them all after the clock stops."""
+    expected = list(range(n))
+    parts: List[Union[range, List[int]]] = []  # a match: its place in expected
     count = 0
 
     def keep(batch: List[T]) -> None:
         nonlocal count
-        more = array("q", values(batch))
-        if count + len(more) <= len(kept):
-            kept[count:count + len(more)] = more
-        else:  # more than was sent: duplicates or foreign values
-            kept[count:] = more
-        count += len(more)
+        got = values(batch)
+        end = count + len(got)
+        parts.append(range(count, end) if got == expected[count:end] else got)
+        count = end
 
     _ready(ready)
     start_ns = time.monotonic_ns()
@@ -100,14 +101,15 @@ def _loop(read: Callable[[], List[T]], ended: Callable[[List[T]], bool], n: int,
         if not more:
             break
         keep(more)
-    return kept[:count].tolist(), start_ns, first_ns, end_ns
+    return [v for part in parts for v in part], start_ns, first_ns, end_ns
 
 
 def _value_loop(read: Callable[[], List[int]], n: int, ready: int,
                 drain: Optional[Callable[[], List[int]]] = None, start_ns: int = 0) -> Tally:
     """read() -> a batch of values ([] after idle_s); -1 is the end marker.
     start_ns: when receiving began, if before the loop (a handler unblocked)."""
-    values, loop_ns, first_ns, end_ns = _loop(read, lambda batch: -1 in batch, n, ready, drain)
+    # The marker is the highest signal and sent last: its record is the last.
+    values, loop_ns, first_ns, end_ns = _loop(read, lambda batch: batch[-1] == -1, n, ready, drain)
     tally = checked([v for v in values if v != -1], n, first_ns, end_ns)
     tally.start_ns = start_ns or loop_ns
     return tally
@@ -188,7 +190,7 @@ def recv_ring_records(n: int, p: Params, ready: int) -> Tally:
         values, _, first_ns, end_ns = _loop(lambda: listener.wait(timeout=p.idle_s),
                                             lambda batch: batch[-1].si_signo == END, n, ready,
                                             drain=listener.drain,
-                                            values=lambda batch: map(_SI_VALUE, batch))
+                                            values=lambda batch: list(map(_SI_VALUE, batch)))
         dropped = listener.stats()[SIG].dropped
     tally = checked([v for v in values if v != -1], n, first_ns, end_ns)
     tally.dropped, tally.start_ns = dropped, start_ns
