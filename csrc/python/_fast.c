@@ -640,11 +640,17 @@ static int wait_records(uint64_t mask, fs_info *out, int max, int64_t ns)
     int n, err = 0;
 
     for (;;) {
-        Py_BEGIN_ALLOW_THREADS
-        n = api->sigwaitinfo_many(mask, out, max, ns);
-        if (n < 0)
-            err = errno;
-        Py_END_ALLOW_THREADS
+        if (ns == 0) {  /* the GIL is kept: a zero timeout never blocks */
+            n = api->sigwaitinfo_many(mask, out, max, 0);
+            if (n < 0)
+                err = errno;
+        } else {
+            Py_BEGIN_ALLOW_THREADS
+            n = api->sigwaitinfo_many(mask, out, max, ns);
+            if (n < 0)
+                err = errno;
+            Py_END_ALLOW_THREADS
+        }
         if (n >= 0)
             return n;
         if (err != EINTR) {
