@@ -86,11 +86,16 @@ size_t fs_signalfd_record_size(void);
 
 /* The asynchronous path: handlers writing into a ring (ring.c). */
 typedef struct fs_ring fs_ring;
-enum { FS_CHAIN = 1 };
+/* attach options: pass every delivery on to the previous action too; record
+ * only the first delivery, then give the previous action back. sa_flags:
+ * FS_FLAGS_AUTO, or any of SA_NOCLDSTOP, SA_NOCLDWAIT, SA_NODEFER, SA_ONSTACK
+ * and SA_RESTART (EINVAL otherwise; EBUSY if another ring of the signal asked
+ * for different ones). */
+enum { FS_CHAIN = 1, FS_ONESHOT = 2, FS_FLAGS_AUTO = -1 };
 fs_ring *fs_ring_new(uint32_t capacity);
 void fs_ring_free(fs_ring *ring);
 int fs_ring_fd(const fs_ring *ring);
-int fs_ring_attach(fs_ring *ring, int sig, int flags);
+int fs_ring_attach(fs_ring *ring, int sig, int options, int sa_flags);
 int fs_ring_detach(fs_ring *ring, int sig);
 int fs_handler_installed(int sig);
 void fs_release_held(uint64_t sigs);
@@ -100,6 +105,7 @@ void fs_ring_interrupt(fs_ring *ring);
 void fs_ring_shutdown(fs_ring *ring);
 void fs_ring_counts(const fs_ring *ring, int sig, uint64_t *delivered,
                     uint64_t *dropped, uint64_t *read);
+int fs_redeliver(const fs_info *records, int n);
 
 /* ---- kernel signal sources and supervisor tools (sources.c) ----------------
  * Feature bits of their own, so fs_features() can report them; the kernel
@@ -136,6 +142,52 @@ int fs_stop_notify(int fd);
 int fs_pidfd_open(int32_t pid, int thread);
 int fs_set_pdeathsig(int sig);
 int fs_get_pdeathsig(int *sig);
+
+/* ---- dispositions: default actions, reading and restoring them (actions.c) ----
+ * The default action of every signal, as the kernel takes it (signal(7)). */
+enum {
+    FS_DFL_TERM = 1,   /* terminate the process, with the signal as its status */
+    FS_DFL_CORE = 2,   /* the same, dumping core where RLIMIT_CORE allows */
+    FS_DFL_STOP = 3,   /* stop every thread until SIGCONT */
+    FS_DFL_CONT = 4,   /* continue if stopped: nothing for a running process */
+    FS_DFL_IGN = 5     /* nothing */
+};
+/* Both async-signal-safe, callable from a handler. fs_default_action returns
+ * an FS_DFL_* value. fs_emulate_default does sig's default action now, from
+ * any thread: it returns 0 where the process goes on (nothing, or stopped and
+ * continued) and never returns where the action ends the process. Both
+ * return -1 with EINVAL for a number that is not a signal or that the C
+ * library keeps for itself (32 and 33 on glibc). */
+int fs_default_action(int sig);
+int fs_emulate_default(int sig);
+
+/* A signal's current action as the kernel has it. */
+enum {
+    FS_ACTION_DEFAULT = 0,   /* SIG_DFL */
+    FS_ACTION_IGNORE = 1,    /* SIG_IGN */
+    FS_ACTION_FASTSIG = 2,   /* fastsig's own handler (ring.c) */
+    FS_ACTION_HANDLER = 3    /* any other handler, at address handler */
+};
+typedef struct fs_action {
+    int32_t kind;      /* FS_ACTION_* */
+    uint32_t flags;    /* sa_flags, the SA_* bits POSIX names only */
+    uint64_t handler;  /* the handler's address; 0 for SIG_DFL and SIG_IGN */
+    uint64_t mask;     /* sa_mask */
+} fs_action;
+int fs_getaction(int sig, fs_action *out);
+/* A signal's whole struct sigaction, saved as opaque bytes in a caller's
+ * buffer of fs_action_size() bytes, and put back exactly. fs_action_decode
+ * reads saved bytes as fs_getaction would (never FS_ACTION_FASTSIG). */
+size_t fs_action_size(void);
+int fs_action_save(int sig, void *saved);
+int fs_action_restore(int sig, const void *saved);
+void fs_action_decode(const void *saved, fs_action *out);
+/* Set sig to SIG_DFL (kind FS_ACTION_DEFAULT) or SIG_IGN (FS_ACTION_IGNORE),
+ * with no flags and an empty mask. */
+int fs_set_disposition(int sig, int kind);
+/* 1 if addr lies in the loaded object that holds CPython's C API (the python
+ * executable or libpython), 0 if not or unknown. */
+int fs_in_python_image(uintptr_t addr);
 
 /* cdef-end */
 

@@ -76,6 +76,13 @@
 #define FS_HAVE_PR_PDEATHSIG 1
 #endif
 
+/* Dispositions (actions.c): dladdr() and RTLD_DEFAULT, which glibc, musl,
+ * macOS and the BSDs have, tell which loaded object holds a handler. */
+#include <dlfcn.h>
+#if defined(RTLD_DEFAULT)
+#define FS_HAVE_DLADDR 1
+#endif
+
 /* Keep only the fields that si_code defines (see SigInfo's docs); zero the rest,
  * since the kernel's union leaves stale bytes in them. */
 static inline void fs_info_keep_valid(fs_info *info)

@@ -14,18 +14,24 @@
  * latest one that found the ring full waits beside it (struct parked) and is
  * returned with the next read.
  *
+ * Several rings may subscribe to one signal: the handler records each
+ * delivery in every one of them (struct subscribers), each with its own
+ * capacity, counters and backpressure.
+ *
  * Taking what is pending: every delivery costs the kernel a signal frame and
  * a sigreturn, far more than the record. So the handler, after recording its
- * own delivery, takes the further pending signals of its ring with
- * rt_sigtimedwait and a zero timeout, recording each, while the ring has room,
- * at most FS_TAKE_MAX per entry; the kernel delivers the rest as usual. Every
- * signal of a ring is installed with the ring's other signals in its sa_mask,
- * so none of them nests into a handler of the ring: what a handler takes is
- * exactly what the kernel would deliver to that thread next, in the kernel's
- * order. Records of one entry share one gettid() and one clock read.
+ * own delivery, takes the further pending signals of its group (the signals
+ * of every ring subscribed to it) with rt_sigtimedwait and a zero timeout,
+ * recording each in its own subscribers, while they have room, at most
+ * FS_TAKE_MAX per entry; the kernel delivers the rest as usual. Every signal
+ * is installed with its group in its sa_mask, so none of them nests into its
+ * handler: what a handler takes is exactly what the kernel would deliver to
+ * that thread next, in the kernel's order. Records of one entry share one
+ * gettid() and one clock read.
  *
- * Handler rules: atomics, clock_gettime, write, sigaction and rt_sigtimedwait
- * only; errno saved and restored; no locks, no allocation, no Python.
+ * Handler rules: atomics, clock_gettime, write, sigaction, rt_sigtimedwait
+ * and fs_emulate_default() only; errno saved and restored; no locks, no
+ * allocation, no Python.
  */
 #include "internal.h"
 
@@ -47,6 +53,9 @@
 /* Most pending signals one handler entry takes: enough to pay for its frame
  * many times over, few enough that no thread is held in a handler for long. */
 #define FS_TAKE_MAX 256
+/* The sigaction flags a subscriber may ask for: the rest would break the ring
+ * (SA_RESETHAND: use FS_ONESHOT) or are always set (SA_SIGINFO). */
+#define FS_FLAGS_ALLOWED (SA_NOCLDSTOP | SA_NOCLDWAIT | SA_NODEFER | SA_ONSTACK | SA_RESTART)
 #ifdef FS_HAVE_EVENTFD_H
 #include <sys/eventfd.h>
 #endif
@@ -87,7 +96,9 @@ struct fs_ring {
     _Atomic int armed;           /* a reader may be asleep: wake it */
     _Atomic int closing;         /* fs_ring_shutdown() ran: hold nothing back */
     _Atomic uint64_t attached;   /* mask of signals routed here */
-    _Atomic uint64_t takeable;   /* of those, what a handler may take pending */
+    _Atomic uint64_t chain;      /* of those, the ones passed on to the previous action too */
+    _Atomic uint64_t oneshot;    /* of those, the ones recorded once only */
+    _Atomic uint64_t unfired;    /* of the oneshot ones, those not delivered yet */
     _Atomic uint32_t parked_any; /* bit n: standard signal n may be parked */
     _Atomic int32_t reader_tid;  /* the thread that read last */
     _Atomic uint64_t delivered[FS_NSIG];
@@ -98,13 +109,40 @@ struct fs_ring {
     struct slot slots[];
 };
 
-/* Per signal: which ring receives it, how many handlers are inside right now
- * (so a ring is never freed under a running handler), the action we replaced
- * and whether to chain to it. */
-static _Atomic(fs_ring *) owner[FS_NSIG];
+/* Per signal: the rings subscribed to it, as one immutable table that a
+ * writer replaces whole (read-copy-update): it builds the new table under
+ * actions_lock, publishes it, waits until no handler is inside for that
+ * signal (active[]), and only then frees the old one. A handler counts itself
+ * in active[] before it loads the table, so either the writer sees it there,
+ * or it loads the new table: no handler ever sees a half-built table or a
+ * freed one, and a ring is freed only once no table holds it. */
+struct subscribers {
+    int count;
+    fs_ring *rings[];
+};
+static _Atomic(struct subscribers *) subscribers[FS_NSIG];
 static _Atomic int active[FS_NSIG];
-static _Atomic int chain_flags[FS_NSIG];
+
+/* What the handler needs per signal, written under actions_lock whenever the
+ * table changes:
+ *   chained:   some subscriber passes every delivery on to the previous action;
+ *   listening: subscribers still taking deliveries (a oneshot one that fired
+ *              no longer does: at 0 the previous action comes back);
+ *   group:     the signals of every subscribed ring, blocked while the handler
+ *              runs, and so what it may take pending (see the top);
+ *   takeable:  signals that may be taken pending at all (none that is chained,
+ *              oneshot, or a fault: each of those must be a delivery of its own).
+ * previous[] and action_flags[] are written only while fastsig's handler is
+ * not the installed action. */
+static _Atomic int chained[FS_NSIG];
+static _Atomic int listening[FS_NSIG];
+static _Atomic uint64_t group[FS_NSIG];
+static _Atomic uint64_t takeable;
 static struct sigaction previous[FS_NSIG];
+static int action_flags[FS_NSIG];  /* sa_flags asked for, or FS_FLAGS_AUTO */
+static pthread_mutex_t actions_lock = PTHREAD_MUTEX_INITIALIZER;
+
+#define BIT(sig) ((uint64_t)1 << ((sig) - 1))
 
 /* What the handler held back, per thread. It blocks a signal in the mask the
  * interrupted thread returns to, and only that thread can unblock it again,
@@ -187,6 +225,7 @@ struct entry {
     int32_t tid;
     int64_t time_ns;   /* 0 until the first record is stamped */
     void *context;
+    uint64_t held;     /* what throttle() held back in this entry */
 };
 
 static void stamp(struct entry *e, fs_info *info)
@@ -298,7 +337,8 @@ static void throttle(struct entry *e, int sig)
     }
     if (!mine)
         return;
-    atomic_fetch_or(&mine->sigs, (uint64_t)1 << (sig - 1));
+    atomic_fetch_or(&mine->sigs, BIT(sig));
+    e->held |= BIT(sig);
     sigaddset(&((ucontext_t *)e->context)->uc_sigmask, sig);
 #else
     (void)e; (void)sig;
@@ -311,41 +351,101 @@ static void record(struct entry *e, int sig, const siginfo_t *si)
     throttle(e, sig);
 }
 
-/* Take the further signals of the ring that are pending for this thread or
- * the process, as the kernel would deliver them once the handler returns:
- * the same order, and none that the interrupted code blocks (which includes
- * what throttle() holds back). Stops when nothing is pending, at FS_TAKE_MAX,
- * when the ring is full, and on the reader's own thread once the ring is past
- * half full, holding that signal back as throttle() does for any delivery. */
-static void take_pending(struct entry *e)
+/* Give the previous action back, from the handler: the last oneshot
+ * subscriber of sig has fired. sigaction() is async-signal-safe. */
+static void restore_previous(int sig)
+{
+    sigaction(sig, &previous[sig], NULL);
+}
+
+static int in_table(const struct subscribers *subs, const fs_ring *ring)
+{
+    for (int i = 0; subs && i < subs->count; i++)
+        if (subs->rings[i] == ring)
+            return 1;
+    return 0;
+}
+
+/* Record one delivery of sig in every subscriber's ring, and wake those not
+ * in woken_later (the entry's own subscribers, woken once as it ends).
+ * Returns how many rings recorded it: 0 means that no subscriber takes it any
+ * more (every one is oneshot and has fired), so it belongs to the previous
+ * action. The caller is counted in active[sig]. */
+static int record_all(struct entry *e, const struct subscribers *subs, int sig,
+                      const siginfo_t *si, const struct subscribers *woken_later)
+{
+    int recorded = 0;
+    for (int i = 0; subs && i < subs->count; i++) {
+        fs_ring *ring = subs->rings[i];
+        if (atomic_load_explicit(&ring->oneshot, memory_order_relaxed) & BIT(sig)) {
+            if (!(atomic_fetch_and(&ring->unfired, ~BIT(sig)) & BIT(sig)))
+                continue;
+            if (atomic_fetch_sub(&listening[sig], 1) == 1)
+                restore_previous(sig);
+        }
+        e->ring = ring;
+        record(e, sig, si);
+        if (!in_table(woken_later, ring))
+            wake(ring);
+        recorded++;
+    }
+    return recorded;
+}
+
+static void pass_on(int sig, siginfo_t *si, void *context);
+
+/* Room to take one more pending signal: no subscriber of the entry's signal
+ * full, and none past half full whose reader runs on this thread (that one
+ * is held back instead, see throttle()). */
+static int room_to_take(const struct entry *e, const struct subscribers *subs)
+{
+    for (int i = 0; i < subs->count; i++) {
+        fs_ring *ring = subs->rings[i];
+        uint64_t fill = fill_of(ring);
+        if (fill > ring->mask
+            || (e->tid == atomic_load_explicit(&ring->reader_tid, memory_order_relaxed)
+                && fill > ring->mask / 2 && !atomic_load(&ring->closing)))
+            return 0;
+    }
+    return 1;
+}
+
+/* Take the further signals of the entry's group that are pending for this
+ * thread or the process, as the kernel would deliver them once the handler
+ * returns: the same order, and none that the interrupted code blocks (which
+ * includes what throttle() holds back). Each is recorded by all of its own
+ * subscribers. Stops when nothing is pending, at FS_TAKE_MAX, and when a
+ * subscriber of the entry's signal has no room. */
+static void take_pending(struct entry *e, int sig, const struct subscribers *subs)
 {
 #ifdef FS_HAVE_TAKE_PENDING
-    fs_ring *ring = e->ring;
     if (!e->context)
         return;
-    uint64_t sigs = atomic_load_explicit(&ring->takeable, memory_order_relaxed)
+    uint64_t sigs = atomic_load_explicit(&group[sig], memory_order_relaxed)
+                    & atomic_load_explicit(&takeable, memory_order_relaxed)
                     & ~fs_sigset_to_mask(&((ucontext_t *)e->context)->uc_sigmask);
-    if (!sigs)
-        return;
-    sigset_t set;
-    fs_mask_to_sigset(sigs, &set);
     /* All zeros: read the same whatever width the kernel gives time_t here. */
     struct timespec zero;
     memset(&zero, 0, sizeof zero);
-    int32_t reader = atomic_load(&ring->reader_tid);
     for (int i = 0; i < FS_TAKE_MAX; i++) {
-        uint64_t fill = fill_of(ring);
-        if (fill > ring->mask
-            || (e->tid == reader && fill > ring->mask / 2 && !atomic_load(&ring->closing)))
+        sigs &= ~e->held;
+        if (!sigs || !room_to_take(e, subs))
             return;
+        sigset_t set;
+        fs_mask_to_sigset(sigs, &set);
         siginfo_t more;
-        int sig = (int)syscall(SYS_rt_sigtimedwait, &set, &more, &zero, (size_t)(_NSIG - 1) / 8);
-        if (sig <= 0 || sig >= FS_NSIG)
+        int taken = (int)syscall(SYS_rt_sigtimedwait, &set, &more, &zero, (size_t)(_NSIG - 1) / 8);
+        if (taken <= 0 || taken >= FS_NSIG)
             return;
-        record(e, sig, &more);
+        atomic_fetch_add(&active[taken], 1);
+        int recorded = record_all(e, atomic_load(&subscribers[taken]), taken, &more, subs);
+        atomic_fetch_sub(&active[taken], 1);
+        /* Unsubscribed meanwhile: the action now in place gets it. */
+        if (!recorded)
+            pass_on(taken, &more, e->context);
     }
 #else
-    (void)e;
+    (void)e; (void)sig; (void)subs;
 #endif
 }
 
@@ -359,15 +459,21 @@ static int chains_to_a_handler(int sig)
     return prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN;
 }
 
-static void chain(int sig, siginfo_t *si, void *context)
+/* Do what the previous action would have done: call its handler, ignore the
+ * signal, or carry out the default action (see fs_emulate_default). A CPU
+ * fault's default action is left to on_signal(), which lets the fault recur. */
+static void pass_on(int sig, siginfo_t *si, void *context)
 {
     const struct sigaction *prev = &previous[sig];
-    if (!chains_to_a_handler(sig))
-        return;
-    if (prev->sa_flags & SA_SIGINFO)
-        prev->sa_sigaction(sig, si, context);
-    else
-        prev->sa_handler(sig);
+    if (chains_to_a_handler(sig)) {
+        if (prev->sa_flags & SA_SIGINFO)
+            prev->sa_sigaction(sig, si, context);
+        else
+            prev->sa_handler(sig);
+    } else if (!(prev->sa_flags & SA_SIGINFO) && prev->sa_handler == SIG_DFL
+               && !is_cpu_fault(sig, si)) {
+        fs_emulate_default(sig);
+    }
 }
 
 /* A CPU fault that a chained handler returned from, repeating on one thread at
@@ -394,24 +500,24 @@ static void on_signal(int sig, siginfo_t *si, void *context)
 {
     int saved_errno = errno;
     if (sig > 0 && sig < FS_NSIG) {
+        struct entry e = {NULL, FS_GETTID(), 0, context, 0};
         atomic_fetch_add(&active[sig], 1);
-        fs_ring *ring = atomic_load(&owner[sig]);
-        if (ring) {
-            struct entry e = {ring, FS_GETTID(), 0, context};
-            record(&e, sig, si);
-            /* A CPU fault is handled alone: its handler must get to it. */
-            if (!is_cpu_fault(sig, si))
-                take_pending(&e);
-            wake(ring);
-        }
-        /* Leave before chaining: the previous handler may never return here
-         * (siglongjmp), and it does not touch the ring. */
+        struct subscribers *subs = atomic_load(&subscribers[sig]);
+        int recorded = record_all(&e, subs, sig, si, subs);
+        /* A CPU fault is handled alone: its handler must get to it. */
+        if (recorded && !is_cpu_fault(sig, si))
+            take_pending(&e, sig, subs);
+        for (int i = 0; subs && i < subs->count; i++)
+            wake(subs->rings[i]);
+        /* Leave before passing on: the previous handler may never return
+         * here (siglongjmp), and it does not touch the rings. */
         atomic_fetch_sub(&active[sig], 1);
-        int chained = atomic_load_explicit(&chain_flags[sig], memory_order_relaxed) & FS_CHAIN;
-        if (chained)
-            chain(sig, si, context);
+        int passed = atomic_load_explicit(&chained[sig], memory_order_relaxed)
+                     || (subs && !recorded);
+        if (passed)
+            pass_on(sig, si, context);
         if (is_cpu_fault(sig, si)
-            && (!(chained && chains_to_a_handler(sig)) || fault_repeats(sig, si) >= FS_FAULT_LOOP)) {
+            && (!(passed && chains_to_a_handler(sig)) || fault_repeats(sig, si) >= FS_FAULT_LOOP)) {
             /* Returning would re-run the faulting instruction forever: let the
              * default action end the process with this signal instead. A
              * chained handler that returned may have repaired the fault (guard
@@ -538,16 +644,6 @@ fs_ring *fs_ring_new(uint32_t capacity)
     return ring;
 }
 
-static void wait_for_handlers(uint64_t sigs)
-{
-    for (int sig = 1; sig < FS_NSIG; sig++) {
-        if ((sigs >> (sig - 1)) & 1u) {
-            while (atomic_load(&active[sig]) > 0)
-                sched_yield();
-        }
-    }
-}
-
 void fs_ring_free(fs_ring *ring)
 {
     if (!ring)
@@ -557,7 +653,6 @@ void fs_ring_free(fs_ring *ring)
         if ((attached >> (sig - 1)) & 1u)
             fs_ring_detach(ring, sig);
     }
-    wait_for_handlers(attached);
     pthread_mutex_lock(&rings_lock);
     for (fs_ring **link = &all_rings; *link; link = &(*link)->next) {
         if (*link == ring) {
@@ -587,96 +682,226 @@ int fs_handler_installed(int sig)
     return (current.sa_flags & SA_SIGINFO) && current.sa_sigaction == on_signal;
 }
 
-/* Our action for sig, for a ring of the signals in ring_sigs. SA_RESTART: a
- * flood must not turn every slow syscall of the process into EINTR; nothing
- * here needs the interruption, since no Python runs. A chained handler keeps
- * its own choice (CPython omits SA_RESTART so that a blocking call returns
+/* Our action for sig, as its subscribers and the previous action ask.
+ * SA_RESTART unless asked otherwise: a flood must not turn every slow syscall
+ * of the process into EINTR; nothing here needs the interruption, since no
+ * Python runs. Chained without flags of its own, it keeps the previous
+ * action's choice (CPython omits SA_RESTART so that a blocking call returns
  * EINTR and Ctrl-C is raised at once), its SIGCHLD flags and the mask it runs
- * under. The ring's signals are added to that mask (see the top of the file),
- * but never a CPU fault's: one raised while blocked kills the process, and a
- * chained handler may rely on catching it. */
-static int install(int sig, uint64_t ring_sigs)
+ * under. The group's signals are added to that mask (see the top of the
+ * file), but never a CPU fault's: one raised while blocked kills the process,
+ * and a chained handler may rely on catching it. */
+static int install(int sig)
 {
     struct sigaction ours;
     memset(&ours, 0, sizeof ours);
     ours.sa_sigaction = on_signal;
-    ours.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
     sigemptyset(&ours.sa_mask);
-    if (atomic_load(&chain_flags[sig]) & FS_CHAIN) {
-        ours.sa_flags = SA_SIGINFO | SA_ONSTACK
-                        | (previous[sig].sa_flags & (SA_RESTART | SA_NOCLDSTOP | SA_NOCLDWAIT));
-        ours.sa_mask = previous[sig].sa_mask;
+    int flags = action_flags[sig];
+    if (flags == FS_FLAGS_AUTO) {
+        flags = SA_RESTART | SA_ONSTACK;
+        if (atomic_load(&chained[sig])) {
+            flags = SA_ONSTACK | (previous[sig].sa_flags & (SA_RESTART | SA_NOCLDSTOP | SA_NOCLDWAIT));
+            ours.sa_mask = previous[sig].sa_mask;
+        }
     }
+    ours.sa_flags = SA_SIGINFO | flags;
+    uint64_t blocked = atomic_load(&group[sig]);
+    if (flags & SA_NODEFER)
+        blocked &= ~BIT(sig);
     for (int other = 1; other < FS_NSIG; other++)
-        if (((ring_sigs >> (other - 1)) & 1u) && !is_fault_signal(other))
+        if ((blocked & BIT(other)) && !is_fault_signal(other))
             sigaddset(&ours.sa_mask, other);
     return sigaction(sig, &ours, NULL);
 }
 
-int fs_ring_attach(fs_ring *ring, int sig, int flags)
+/* Under actions_lock: replace sig's table, and free the old one once no
+ * handler can still be reading it. */
+static void publish(int sig, struct subscribers *table)
 {
-    if (sig <= 0 || sig >= FS_NSIG || sig == SIGKILL || sig == SIGSTOP) {
+    struct subscribers *old = atomic_exchange(&subscribers[sig], table);
+    while (atomic_load(&active[sig]) > 0)
+        sched_yield();
+    free(old);
+}
+
+/* Under actions_lock: sig's table without `leaving`, plus `joining` (either
+ * may be NULL). NULL with errno ENOMEM, or NULL for an empty table. */
+static struct subscribers *new_table(int sig, const fs_ring *leaving, fs_ring *joining, int *empty)
+{
+    const struct subscribers *old = atomic_load(&subscribers[sig]);
+    int count = old ? old->count : 0;
+    struct subscribers *table = malloc(sizeof *table + (size_t)(count + 1) * sizeof(fs_ring *));
+    if (!table)
+        return NULL;
+    table->count = 0;
+    for (int i = 0; i < count; i++)
+        if (old->rings[i] != leaving)
+            table->rings[table->count++] = old->rings[i];
+    if (joining)
+        table->rings[table->count++] = joining;
+    *empty = table->count == 0;
+    if (*empty) {
+        free(table);
+        return NULL;
+    }
+    return table;
+}
+
+/* Under actions_lock: what the handler needs for sig, from its table. */
+static void update(int sig)
+{
+    const struct subscribers *subs = atomic_load(&subscribers[sig]);
+    uint64_t signals = 0, chain = 0, oneshot = 0;
+    for (int i = 0; subs && i < subs->count; i++) {
+        signals |= atomic_load(&subs->rings[i]->attached);
+        chain |= atomic_load(&subs->rings[i]->chain);
+        oneshot |= atomic_load(&subs->rings[i]->oneshot);
+    }
+    atomic_store(&chained[sig], (chain & BIT(sig)) != 0);
+    atomic_store(&group[sig], signals);
+    if (subs && !((chain | oneshot) & BIT(sig)) && !is_fault_signal(sig))
+        atomic_fetch_or(&takeable, BIT(sig));
+    else
+        atomic_fetch_and(&takeable, ~BIT(sig));
+}
+
+/* Under actions_lock: update(), then our action again where it is still the
+ * installed one (its mask or flags may have changed). */
+static void refresh(int sig)
+{
+    update(sig);
+    if (atomic_load(&subscribers[sig]) && fs_handler_installed(sig))
+        install(sig);
+}
+
+/* Under actions_lock: refresh every other signal of the ring, whose group
+ * (and so whose mask) has just changed. */
+static void refresh_others(const fs_ring *ring, int sig)
+{
+    uint64_t signals = atomic_load(&ring->attached) & ~BIT(sig);
+    for (int other = 1; other < FS_NSIG; other++)
+        if (signals & BIT(other))
+            refresh(other);
+}
+
+int fs_ring_attach(fs_ring *ring, int sig, int options, int sa_flags)
+{
+    if (sig <= 0 || sig >= FS_NSIG || sig == SIGKILL || sig == SIGSTOP
+        || (sa_flags != FS_FLAGS_AUTO && (sa_flags & ~FS_FLAGS_ALLOWED))) {
         errno = EINVAL;
         return -1;
     }
-    fs_ring *expected = NULL;
-    if (!atomic_compare_exchange_strong(&owner[sig], &expected, ring)) {
-        errno = EBUSY;
+    if (atomic_load(&ring->attached) & BIT(sig)) {
+        errno = EEXIST;
         return -1;
     }
+    pthread_mutex_lock(&actions_lock);
+    int rc = -1, empty;
     /* Read the old action before installing ours, so a handler that runs the
-     * moment ours is in place never chains to a half-written one. */
-    if (sigaction(sig, NULL, &previous[sig]) < 0)
-        goto undo;
-    atomic_store(&chain_flags[sig], flags);
-    uint64_t bit = (uint64_t)1 << (sig - 1);
-    uint64_t sigs = atomic_load(&ring->attached) | bit;
-    if (install(sig, sigs) < 0)
-        goto undo;
-    atomic_fetch_or(&ring->attached, bit);
-    /* Taken in batches unless chained (the previous handler runs once per
-     * delivery, and a taken signal is no delivery) or a fault. */
-    if (!(flags & FS_CHAIN) && !is_fault_signal(sig))
-        atomic_fetch_or(&ring->takeable, bit);
+     * moment ours is in place never passes on to a half-written one. Ours
+     * already in place: the first subscriber chose the flags. */
+    int fresh = !fs_handler_installed(sig);
+    if (!fresh && sa_flags != FS_FLAGS_AUTO && sa_flags != action_flags[sig]) {
+        errno = EBUSY;
+        goto out;
+    }
+    struct sigaction before;
+    if (fresh && sigaction(sig, NULL, &before) < 0)
+        goto out;
+    struct subscribers *table = new_table(sig, NULL, ring, &empty);
+    if (!table) {
+        errno = ENOMEM;
+        goto out;
+    }
+    if (fresh) {
+        previous[sig] = before;
+        action_flags[sig] = sa_flags;
+    }
+    if (options & FS_CHAIN)
+        atomic_fetch_or(&ring->chain, BIT(sig));
+    if (options & FS_ONESHOT) {
+        atomic_fetch_or(&ring->oneshot, BIT(sig));
+        atomic_fetch_or(&ring->unfired, BIT(sig));
+    }
+    atomic_fetch_add(&listening[sig], 1);
+    atomic_fetch_or(&ring->attached, BIT(sig));
+    publish(sig, table);
+    update(sig);
+    if (install(sig) < 0) {
+        int saved = errno;
+        pthread_mutex_unlock(&actions_lock);
+        fs_ring_detach(ring, sig);
+        errno = saved;
+        return -1;
+    }
     /* The ring's other handlers block this signal too from now on. */
-    for (int other = 1; other < FS_NSIG; other++)
-        if (other != sig && ((sigs >> (other - 1)) & 1u) && fs_handler_installed(other))
-            install(other, sigs);
-    return 0;
-undo:;
-    int saved = errno;
-    atomic_store(&owner[sig], NULL);
-    errno = saved;
-    return -1;
+    refresh_others(ring, sig);
+    rc = 0;
+out:
+    pthread_mutex_unlock(&actions_lock);
+    return rc;
 }
 
 int fs_ring_detach(fs_ring *ring, int sig)
 {
-    if (sig <= 0 || sig >= FS_NSIG || atomic_load(&owner[sig]) != ring) {
+    if (sig <= 0 || sig >= FS_NSIG || !(atomic_load(&ring->attached) & BIT(sig))) {
         errno = ENOENT;
         return -1;
     }
-    /* A handler of the ring's other signals that is taking pending signals
-     * right now may still take this one after its action is restored: it is
-     * recorded and counted like any delivery, the ring being still alive. */
-    atomic_fetch_and(&ring->takeable, ~((uint64_t)1 << (sig - 1)));
+    pthread_mutex_lock(&actions_lock);
+    int empty;
+    struct subscribers *table = new_table(sig, ring, NULL, &empty);
+    if (!table && !empty) {
+        pthread_mutex_unlock(&actions_lock);
+        errno = ENOMEM;
+        return -1;
+    }
+    /* A handler of the group that is taking pending signals right now may
+     * still take this one: it is recorded and counted like any delivery,
+     * the ring being still alive. */
+    if (empty)
+        atomic_fetch_and(&takeable, ~BIT(sig));
     /* Signals the throttle holds back in this thread meet our handler, not
      * the previous action (SIG_DFL ends the process for a real-time signal):
      * stop throttling, then let them in; each is recorded or counted dropped. */
     atomic_store(&ring->reader_tid, 0);
-    fs_release_held((uint64_t)1 << (sig - 1));
-    /* Restore exactly what was there, unless someone (signal.signal(), say)
-     * replaced our handler meanwhile: theirs stays. */
+    fs_release_held(BIT(sig));
+    /* The last subscriber restores exactly what was there, unless someone
+     * (signal.signal(), say) replaced our handler meanwhile, or a oneshot
+     * subscriber gave it back already: theirs stays. */
     int rc = 0;
-    if (fs_handler_installed(sig))
+    if (empty && fs_handler_installed(sig))
         rc = sigaction(sig, &previous[sig], NULL);
     int saved = errno;
-    atomic_store(&owner[sig], NULL);
-    atomic_store(&chain_flags[sig], 0);
-    atomic_fetch_and(&ring->attached, ~((uint64_t)1 << (sig - 1)));
-    wait_for_handlers((uint64_t)1 << (sig - 1));
+    if (!(atomic_load(&ring->oneshot) & BIT(sig))
+        || (atomic_fetch_and(&ring->unfired, ~BIT(sig)) & BIT(sig)))
+        atomic_fetch_sub(&listening[sig], 1);
+    atomic_fetch_and(&ring->chain, ~BIT(sig));
+    atomic_fetch_and(&ring->oneshot, ~BIT(sig));
+    publish(sig, table);
+    atomic_fetch_and(&ring->attached, ~BIT(sig));
+    if (empty)
+        action_flags[sig] = FS_FLAGS_AUTO;
+    refresh(sig);
+    refresh_others(ring, sig);
+    pthread_mutex_unlock(&actions_lock);
     errno = saved;
     return rc;
+}
+
+/* Hand records to the action that is in place now, in order, by queueing
+ * each to the calling thread again with its value; they are delivered as the
+ * thread's mask allows. Returns how many were queued:
+ * the kernel's queue may be full (EAGAIN). */
+int fs_redeliver(const fs_info *records, int n)
+{
+    int32_t tid = FS_GETTID();
+    int i = 0;
+    for (; i < n; i++)
+        if (fs_tgsigqueue(tid, records[i].signo, records[i].value) < 0)
+            break;
+    return i;
 }
 
 /* ---- reading ------------------------------------------------------------ */
@@ -836,12 +1061,14 @@ static void before_fork(void)
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &mask_before_fork);
     tid_before_fork = FS_GETTID();
+    pthread_mutex_lock(&actions_lock);
     pthread_mutex_lock(&rings_lock);
 }
 
 static void after_fork_parent(void)
 {
     pthread_mutex_unlock(&rings_lock);
+    pthread_mutex_unlock(&actions_lock);
     pthread_sigmask(SIG_SETMASK, &mask_before_fork, NULL);
 }
 
@@ -885,10 +1112,13 @@ static void after_fork_child(void)
     }
     this_thread_tid = 0;
     pthread_mutex_unlock(&rings_lock);
+    pthread_mutex_unlock(&actions_lock);
     pthread_sigmask(SIG_SETMASK, &mask_before_fork, NULL);
 }
 
 __attribute__((constructor)) static void ring_init(void)
 {
+    for (int sig = 0; sig < FS_NSIG; sig++)
+        action_flags[sig] = FS_FLAGS_AUTO;
     pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 }

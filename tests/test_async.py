@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Awaitable, Callable, List, TypeVar
+from typing import Any, Awaitable, Callable, List, Tuple, TypeVar
 
 import pytest
 
@@ -197,7 +197,6 @@ def test_close_ends_every_wait_and_frees_the_ring(runner: str, closer: str) -> N
 
 @in_child(timeout=60)
 def test_loops_in_two_threads_each_hear_their_own_signal() -> None:
-    # One signal has one Listener at a time, so each loop listens to its own.
     # Each signal is left unblocked only in its loop's thread, so its handler
     # runs there alone and the values stay in order (across threads they
     # would be in order per thread only).
@@ -367,21 +366,22 @@ def test_add_signal_handler_calls_back_once_per_delivery_in_a_threads_loop(runne
 
 
 @in_child(timeout=60)
-def test_one_signal_has_a_handler_on_one_loop_at_a_time() -> None:
+def test_handlers_on_several_loops_and_replacing_one() -> None:
     first, second = asyncio.new_event_loop(), asyncio.new_event_loop()
     got: List[object] = []
+    other: List[object] = []
     fastsig.add_signal_handler(RT1, got.append, loop=first)
-    with pytest.raises(fastsig.SignalBusy, match="another event loop"):
-        fastsig.add_signal_handler(RT1, got.append, loop=second)
-    assert not fastsig.remove_signal_handler(RT1, loop=second)
+    fastsig.add_signal_handler(RT1, lambda info: other.append(info.si_value), loop=second)
     # On the same loop, a second add replaces the callback.
     fastsig.add_signal_handler(RT1, lambda info: got.append(info.si_value), loop=first)
-    assert exit_code(fork_sender(os.getpid(), RT1, [5])) == 0
+    assert exit_code(fork_sender(os.getpid(), RT1, [5, 6])) == 0
     first.run_until_complete(asyncio.sleep(0.2))
-    assert got == [5]
+    second.run_until_complete(asyncio.sleep(0.2))
+    assert got == [5, 6] and other == [5, 6]
     assert fastsig.remove_signal_handler(RT1, loop=first)
-    fastsig.add_signal_handler(RT1, got.append, loop=second)  # free again
+    assert not fastsig.remove_signal_handler(RT1, loop=first)
     assert fastsig.remove_signal_handler(RT1, loop=second)
+    assert signal.getsignal(RT1) == signal.SIG_DFL
     with pytest.raises(TypeError, match="coroutines"):
         fastsig.add_signal_handler(RT1, asyncio.sleep, loop=first)
     with pytest.raises(ValueError, match="SIGKILL"):
@@ -390,3 +390,44 @@ def test_one_signal_has_a_handler_on_one_loop_at_a_time() -> None:
         fastsig.add_signal_handler(RT1, got.append)  # no running loop
     first.close()
     second.close()
+
+
+@in_child(timeout=60)
+def test_loops_in_three_threads_all_hear_sigterm() -> None:
+    """Two asyncio loops with a handler each, and a trio loop iterating a
+    Listener of its own."""
+    heard: List[Tuple[str, int]] = []
+    ready = threading.Barrier(4)
+
+    def run_asyncio(name: str) -> None:
+        async def main() -> None:
+            done = asyncio.get_running_loop().create_future()
+            fastsig.add_signal_handler(
+                signal.SIGTERM, lambda info: (heard.append((name, info.si_value)), done.set_result(None)))
+            ready.wait()
+            await asyncio.wait_for(done, 20)
+            assert fastsig.remove_signal_handler(signal.SIGTERM)
+
+        asyncio.run(main())
+
+    def run_trio() -> None:
+        async def main() -> None:
+            with fastsig.Listener(signal.SIGTERM) as listener, trio.fail_after(20):
+                ready.wait()
+                async for info in listener:
+                    heard.append(("trio", info.si_value))
+                    break
+
+        trio.run(main)
+
+    threads = [threading.Thread(target=run_asyncio, args=(name,)) for name in ("a", "b")]
+    threads.append(threading.Thread(target=run_trio))
+    for thread in threads:
+        thread.start()
+    ready.wait()
+    sender = forked(lambda: fastsig.sigqueue(os.getppid(), signal.SIGTERM, 15))
+    assert exit_code(sender) == 0
+    for thread in threads:
+        thread.join()
+    assert sorted(heard) == [("a", 15), ("b", 15), ("trio", 15)]
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL

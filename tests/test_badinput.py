@@ -327,6 +327,27 @@ def _finite_small(timeout: Any) -> bool:
     return True
 
 
+# ---- dispositions -------------------------------------------------------------
+
+@in_child(timeout=120)
+@SETTINGS
+@given(fn=st.sampled_from(["ignore", "default", "saved_actions"]),
+       sigs=sets.filter(lambda s: not hasattr(s, "__next__")), sig=sig_args)
+def test_disposition_functions_change_all_or_nothing(fn: str, sigs: Any, sig: Any) -> None:
+    _setup_once()
+    before = _dispositions()
+    _check(lambda: fastsig.getaction(sig))
+    _check(lambda: fastsig.default_action(sig))
+    with fastsig.saved_actions():
+        result = _check(lambda: getattr(fastsig, fn)(sigs))
+        if isinstance(result, BaseException):
+            assert _dispositions() == before, f"a failed {fn}() changed a disposition"
+        elif fn == "saved_actions":
+            with result:  # type: ignore[attr-defined]
+                fastsig.default(CATCHABLE)
+    assert _dispositions() == before, "saved_actions() did not restore every disposition"
+
+
 # ---- the ring ----------------------------------------------------------------
 
 capacities = st.one_of(st.sampled_from([2, 4, 1024, 1 << 16]), st.integers(-3, 9),

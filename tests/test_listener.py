@@ -298,13 +298,9 @@ def test_signal_signal_replacing_ours_is_detected_and_theirs_survives_close() ->
 
 
 @in_child(timeout=30)
-def test_one_listener_per_signal_and_independent_listeners() -> None:
+def test_independent_listeners_and_a_signal_free_again_after_close() -> None:
     a = fastsig.Listener([RT1])
     b = fastsig.Listener([RT2])
-    with pytest.raises(fastsig.SignalBusy, match="SIGRTMIN\\+1"):
-        fastsig.Listener([RT2 + 1, RT1])
-    # The failed Listener left nothing installed (RT2+1 keeps SIG_DFL).
-    assert signal.getsignal(RT2 + 1) == signal.SIG_DFL
     fastsig.sigqueue(os.getpid(), RT1, 1)
     fastsig.sigqueue(os.getpid(), RT2, 2)
     assert a.drain_values() == [1] and b.drain_values() == [2]

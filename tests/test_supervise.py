@@ -153,12 +153,16 @@ def test_forward_counts_what_the_kernel_refused_and_checks_its_input() -> None:
             fastsig.forward(RT, bad)
     with pytest.raises(ValueError):
         fastsig.forward("SIGKILL", 1)
-    with fastsig.forward(RT, gone), pytest.raises(fastsig.SignalBusy):
-        fastsig.forward(RT, gone)
-    # Closed: the previous action is back (here the default, as the with-block
-    # found it), so a new relay may take the signal.
-    with fastsig.forward(RT, gone):
-        pass
+    # Two relays of one signal each forward every delivery; closed, the
+    # previous action (here the default, as the with-block found it) is back.
+    with fastsig.forward(RT, gone) as first, fastsig.forward(RT, gone) as second:
+        fastsig.sigqueue(me, RT, 2)
+        deadline = time.monotonic() + 10
+        while (first.stats().received, second.stats().received) != (1, 1) \
+                and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert first.stats().received == second.stats().received == 1
+    assert signal.getsignal(RT) == signal.SIG_DFL
 
 
 

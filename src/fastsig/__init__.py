@@ -9,6 +9,8 @@
 * Event loops (asyncio, uvloop, trio, anyio): ``async for info in listener``,
   cancel_on(), add_signal_handler() / remove_signal_handler().
 * Names: rt(), signum(), signame(), valid_signals(), strsignal().
+* Dispositions: getaction() / Action, ignore(), default(), saved_actions(),
+  emulate_default(), default_action(); the SA_* flags.
 * Sources and supervisors: Timer, notify_fd() / stop_notify(), pidfd_open(),
   forward(), set_pdeathsig() / get_pdeathsig(); ``python -m fastsig run``.
 
@@ -18,6 +20,20 @@ replacements whose results only add fields.
 
 from __future__ import annotations
 
+from ._actions import (
+    SA_NOCLDSTOP,
+    SA_NOCLDWAIT,
+    SA_NODEFER,
+    SA_ONSTACK,
+    SA_RESTART,
+    Action,
+    default,
+    default_action,
+    emulate_default,
+    getaction,
+    ignore,
+    saved_actions,
+)
 from ._async import CancelOn, add_signal_handler, cancel_on, remove_signal_handler
 from ._core import (
     HAVE_PDEATHSIG,
@@ -71,6 +87,9 @@ __all__ = [
     "sigwaitinfo_many", "strsignal", "valid_signals",
     "add_signal_handler", "cancel_on", "remove_signal_handler",
     "ForwardStats", "Forwarder", "forward",
+    "SA_NOCLDSTOP", "SA_NOCLDWAIT", "SA_NODEFER", "SA_ONSTACK", "SA_RESTART",
+    "Action", "default", "default_action", "emulate_default", "getaction", "ignore",
+    "saved_actions",
 ]
 
 # Linux-only calls exist only where the platform has them: hasattr() tells.

@@ -12,8 +12,9 @@ the main thread's loop, coalesce, and carry no siginfo).
   with the SigInfo first. trio and anyio receive signals their own way, by
   iterating a Listener (``with Listener(sigs) as l: async for info in l``).
 
-A signal has one Listener at a time, so one signal can have one handler (on
-one loop) or one cancel_on at a time; a second raises SignalBusy.
+Each handler and each cancel_on has a Listener of its own, so a signal may
+have a handler on several loops at once, and cancel_on blocks beside them:
+every one of them gets every delivery.
 """
 
 from __future__ import annotations
@@ -22,12 +23,11 @@ import asyncio
 import inspect
 import sys
 import threading
-from typing import Any, Callable, Dict, Optional, Type
+from typing import Any, Callable, Dict, Optional, Tuple, Type
 
-from ._errors import SignalBusy
 from ._eventloop import running_library
 from ._listener import Listener
-from ._names import SignalLike, SignalSet, catchable, signame
+from ._names import SignalLike, SignalSet, catchable
 from ._siginfo import SigInfo
 
 
@@ -141,7 +141,7 @@ def _nothing(*args: object) -> None:
     pass
 
 
-_handlers: Dict[int, _Handler] = {}
+_handlers: Dict[Tuple[int, asyncio.AbstractEventLoop], _Handler] = {}
 _handlers_lock = threading.Lock()
 
 
@@ -149,10 +149,9 @@ def add_signal_handler(sig: SignalLike, callback: Callable[..., object], *args: 
                        loop: Optional[asyncio.AbstractEventLoop] = None) -> None:
     """Call ``callback(info, *args)`` in loop (default: the running one) for
     every delivery of sig, with its SigInfo: never coalesced, from a loop in
-    any thread. Adding again on the same loop replaces the callback. Call it
-    from the loop's thread (or before the loop runs), as asyncio's own.
-
-    SignalBusy if sig has a handler on another loop, or a Listener."""
+    any thread, on any number of loops at once (each gets every delivery).
+    Adding again on the same loop replaces the callback. Call it from the
+    loop's thread (or before the loop runs), as asyncio's own."""
     number = catchable(sig, "handle")
     if inspect.iscoroutinefunction(callback) or inspect.iscoroutine(callback):
         raise TypeError("coroutines cannot be used with add_signal_handler()")
@@ -161,25 +160,22 @@ def add_signal_handler(sig: SignalLike, callback: Callable[..., object], *args: 
     if loop is None:
         loop = asyncio.get_running_loop()
     with _handlers_lock:
-        handler = _handlers.get(number)
-        if handler is not None and handler.loop is not loop:
-            raise SignalBusy(f"{signame(number)} already has a handler on another event loop "
-                             "(one loop per signal)")
+        handler = _handlers.get((number, loop))
         if handler is None:
-            handler = _handlers[number] = _Handler(number, loop)
+            handler = _handlers[number, loop] = _Handler(number, loop)
         handler.callback, handler.args = callback, args
 
 
 def remove_signal_handler(sig: SignalLike, loop: Optional[asyncio.AbstractEventLoop] = None) -> bool:
-    """Remove sig's handler from loop (default: the running one) and restore
-    the signal's previous action; False if loop had none for sig."""
+    """Remove sig's handler from loop (default: the running one); the
+    signal's previous action is back once no loop has a handler for it and no
+    Listener has it. False if loop had none for sig."""
     number = catchable(sig, "handle")
     if loop is None:
         loop = asyncio.get_running_loop()
     with _handlers_lock:
-        handler = _handlers.get(number)
-        if handler is None or handler.loop is not loop:
+        handler = _handlers.pop((number, loop), None)
+        if handler is None:
             return False
-        del _handlers[number]
     handler.close()
     return True

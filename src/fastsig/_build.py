@@ -24,6 +24,7 @@ FPE_INTDIV FPE_INTOVF FPE_FLTDIV FPE_FLTOVF FPE_FLTUND FPE_FLTRES FPE_FLTINV FPE
 ILL_ILLOPC ILL_ILLOPN ILL_ILLADR ILL_ILLTRP ILL_PRVOPC ILL_PRVREG ILL_COPROC ILL_BADSTK
 POLL_IN POLL_OUT POLL_MSG POLL_ERR POLL_PRI POLL_HUP
 SIG_BLOCK SIG_UNBLOCK SIG_SETMASK
+SA_NOCLDSTOP SA_NOCLDWAIT SA_NODEFER SA_ONSTACK SA_RESTART SA_SIGINFO SA_RESETHAND
 """.split()
 
 
@@ -53,7 +54,7 @@ ffibuilder.set_source(
     include_dirs=[os.path.relpath(CSRC, CSRC.parent)],
     define_macros=[("_GNU_SOURCE", "1")],
     extra_compile_args=["-std=gnu11", "-Wall", "-Wextra", "-O2"],
-    libraries=["pthread"],
+    libraries=["pthread", "dl"],  # dl: dladdr() before glibc 2.34
 )
 
 if __name__ == "__main__":

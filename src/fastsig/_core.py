@@ -34,6 +34,11 @@ NSIG = 65  # signals 1..64, the width of the C core's masks
 POINTER_BITS: int = 8 * ffi.sizeof("void *")
 ULONG_BITS: int = 8 * ffi.sizeof("unsigned long")
 CHAIN = lib.FS_CHAIN
+ONESHOT = lib.FS_ONESHOT
+FLAGS_AUTO = lib.FS_FLAGS_AUTO
+# The sigaction flags a Listener may ask for, by name.
+LISTENER_FLAGS = {name: getattr(lib, name)
+                  for name in ("SA_NOCLDSTOP", "SA_NOCLDWAIT", "SA_NODEFER", "SA_ONSTACK", "SA_RESTART")}
 # The core's fs_api table, handed to fastsig._fast (csrc/python/_fast.c).
 API_ADDRESS: int = lib.fs_api_address()
 
@@ -227,8 +232,8 @@ class Ring:
         self.fd: int = lib.fs_ring_fd(ptr)
         self._counts = ffi.new("uint64_t[3]")
 
-    def attach(self, sig: int, flags: int) -> None:
-        if lib.fs_ring_attach(self._ptr, sig, flags) < 0:
+    def attach(self, sig: int, options: int, sa_flags: int) -> None:
+        if lib.fs_ring_attach(self._ptr, sig, options, sa_flags) < 0:
             raise _fail("sigaction")
 
     def detach(self, sig: int) -> None:
@@ -261,6 +266,12 @@ class Ring:
             self._ptr = None
 
 
+def redeliver(batch: Batch, n: int) -> int:
+    """Queue the first n records of batch to the calling thread again, in
+    order; how many the kernel took."""
+    return int(lib.fs_redeliver(batch.cdata, n))
+
+
 def handler_installed(sig: int) -> bool:
     return bool(lib.fs_handler_installed(sig))
 
@@ -268,6 +279,83 @@ def handler_installed(sig: int) -> bool:
 def release_held(mask: int) -> None:
     """Unblock what the handler held back in the calling thread, of mask."""
     lib.fs_release_held(mask)
+
+
+# ---- dispositions (actions.c) ------------------------------------------------
+
+SA_NOCLDSTOP: int = lib.SA_NOCLDSTOP
+SA_NOCLDWAIT: int = lib.SA_NOCLDWAIT
+SA_NODEFER: int = lib.SA_NODEFER
+SA_ONSTACK: int = lib.SA_ONSTACK
+SA_RESTART: int = lib.SA_RESTART
+SA_SIGINFO: int = lib.SA_SIGINFO
+SA_RESETHAND: int = lib.SA_RESETHAND
+DEFAULT_ACTIONS = {
+    lib.FS_DFL_TERM: "terminate",
+    lib.FS_DFL_CORE: "core",
+    lib.FS_DFL_STOP: "stop",
+    lib.FS_DFL_CONT: "continue",
+    lib.FS_DFL_IGN: "ignore",
+}
+ACTION_KINDS = {
+    lib.FS_ACTION_DEFAULT: "default",
+    lib.FS_ACTION_IGNORE: "ignore",
+    lib.FS_ACTION_FASTSIG: "fastsig",
+    lib.FS_ACTION_HANDLER: "c",
+}
+_ACTION_SIZE: int = lib.fs_action_size()
+# (kind, flags, handler address, mask): a kernel action as plain ints.
+KernelAction = Tuple[str, int, int, int]
+
+
+def _kernel_action(action: Any) -> KernelAction:
+    return ACTION_KINDS[action.kind], int(action.flags), int(action.handler), int(action.mask)
+
+
+def default_action(sig: int) -> str:
+    return DEFAULT_ACTIONS[lib.fs_default_action(sig)]
+
+
+def emulate_default(sig: int) -> None:
+    if lib.fs_emulate_default(sig) < 0:
+        raise _fail("fs_emulate_default")
+
+
+def getaction(sig: int) -> KernelAction:
+    out = ffi.new("fs_action *")
+    if lib.fs_getaction(sig, out) < 0:
+        raise _fail("sigaction")
+    return _kernel_action(out)
+
+
+def save_action(sig: int) -> bytes:
+    """sig's whole struct sigaction, as opaque bytes for restore_action()."""
+    buf = ffi.new("char[]", _ACTION_SIZE)
+    if lib.fs_action_save(sig, buf) < 0:
+        raise _fail("sigaction")
+    return bytes(ffi.buffer(buf))
+
+
+def restore_action(sig: int, saved: bytes) -> None:
+    if lib.fs_action_restore(sig, ffi.from_buffer(saved)) < 0:
+        raise _fail("sigaction")
+
+
+def decode_action(saved: bytes) -> KernelAction:
+    """What save_action()'s bytes say, as getaction() would ("fastsig" reads "c")."""
+    out = ffi.new("fs_action *")
+    lib.fs_action_decode(ffi.from_buffer(saved), out)
+    return _kernel_action(out)
+
+
+def set_disposition(sig: int, ignore: bool) -> None:
+    kind = lib.FS_ACTION_IGNORE if ignore else lib.FS_ACTION_DEFAULT
+    if lib.fs_set_disposition(sig, kind) < 0:
+        raise _fail("sigaction")
+
+
+def in_python_image(address: int) -> bool:
+    return bool(lib.fs_in_python_image(address))
 
 
 # ---- sources: POSIX timers, F_SETSIG, pidfd_open, the parent-death signal ----

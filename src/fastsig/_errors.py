@@ -33,7 +33,8 @@ class QueueFull(BlockingIOError, FastsigError):
 
 
 class SignalBusy(ValueError, FastsigError):
-    """The signal is already routed to another Listener in this process."""
+    """Another Listener installed fastsig's handler for the signal with other
+    sigaction flags than these (Listener's flags=)."""
 
 
 def os_error(err: int, syscall: str) -> OSError:

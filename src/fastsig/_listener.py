@@ -7,8 +7,17 @@ thread that calls a function per delivery. Python never runs in the handler.
 
 Rules worth knowing:
 
-* One Listener per signal: listening to a signal another live Listener holds
-  raises SignalBusy. Open one Listener for several signals instead.
+* Any number of Listeners may listen to one signal: each gets every
+  delivery, with its own ring, capacity, accept= policy, counters and
+  backpressure. The previous action comes back when the last one closes.
+  add() and remove() change a live Listener's signals.
+* The first Listener of a signal sets the sigaction flags its handler is
+  installed with (flags=); a later one asking for different flags raises
+  SignalBusy, one asking for none joins.
+* oneshot=True: the first delivery of each signal is recorded and the
+  previous action is back at once, in the handler, so a second Ctrl-C raises
+  KeyboardInterrupt and a second SIGTERM terminates (with other Listeners of
+  that signal, it goes to them instead).
 * Standard signals (1-31) coalesce in the kernel while pending; real-time
   signals queue. ``delivered == read + dropped + pending`` exactly (see
   stats()).
@@ -33,17 +42,23 @@ Rules worth knowing:
   kernel's queue (sigqueue senders get EAGAIN, i.e. QueueFull) and the next
   drain() unblocks them once the ring is down to a quarter. Deliveries on
   other threads are never held back, so they can still fill the ring.
-* The handler is installed with SA_SIGINFO | SA_RESTART | SA_ONSTACK: slow
-  syscalls elsewhere in the process are restarted rather than failing with
-  EINTR, since no Python needs to run.
+* The handler is installed with SA_SIGINFO | SA_RESTART | SA_ONSTACK unless
+  flags= says otherwise: slow syscalls elsewhere in the process are restarted
+  rather than failing with EINTR, since no Python needs to run.
 * close() restores the previous action of each signal exactly, unless someone
   (signal.signal(), say) replaced fastsig's handler meanwhile: then theirs
   stays. replaced() tells which signals that happened to. Records not read
-  before close() are discarded and counted (stats() still works after close).
-  Signals still held back in the kernel's queue (see backpressure above) were
-  never delivered to fastsig: after close() they meet the restored action.
-* chain=True also calls the handler that was installed before (CPython's own,
-  for example, so Ctrl-C still raises KeyboardInterrupt while recorded).
+  before close() are discarded and counted (stats() still works after close),
+  or with unread="redeliver" handed, in order, to the action that comes back
+  (queued again to the closing thread with their values: its handler runs,
+  or its default action happens). Signals still held back in the kernel's
+  queue (see backpressure above) were never delivered to fastsig: after
+  close() they meet the restored action.
+* chain=True also does what the action that was installed before would have
+  done: calls its handler (CPython's own, for example, so Ctrl-C still raises
+  KeyboardInterrupt while recorded), or carries out the default action
+  (SIG_DFL: a chained SIGTERM is recorded, then terminates the process), or
+  nothing (SIG_IGN). With several Listeners, the signal chains if one asks.
 * fork: the child keeps the handlers installed and the Listener usable, with
   an empty ring, zero counters and a wake-up fd of its own; a Dispatcher's
   thread does not exist in the child.
@@ -58,9 +73,11 @@ import collections
 import errno
 import logging
 import os
+import signal
 import threading
 import weakref
 from typing import (
+    Any,
     AsyncIterator,
     Callable,
     Counter,
@@ -76,9 +93,9 @@ from typing import (
 )
 
 from . import _args, _core
-from ._errors import SignalBusy
+from ._errors import QueueFull, SignalBusy
 from ._eventloop import Future, Loop, running_loop
-from ._names import SignalSet, catchable, signame, valid_signals
+from ._names import SignalSet, catchable_list, signame, valid_signals
 from ._ops import pthread_sigmask
 from ._siginfo import SigInfo, from_batch
 from ._trust import SenderPolicy
@@ -108,10 +125,14 @@ class Stats(NamedTuple):
 class Listener:
     """Route signals into a lock-free ring and read them in batches.
 
-    ``Listener(sigs, capacity=65536, chain=False, accept=None)`` installs
-    fastsig's handler for each signal at once. Use it as a context manager, or
-    call close(). With ``accept=SenderPolicy(...)`` records from senders the
-    policy refuses are never returned; they are counted in stats().rejected.
+    ``Listener(sigs, capacity=65536, chain=False, accept=None, flags=None,
+    oneshot=False, unread="count")`` installs fastsig's handler for each
+    signal at once. Use it as a context manager, or call close(). With
+    ``accept=SenderPolicy(...)`` records from senders the policy refuses are
+    never returned; they are counted in stats().rejected. ``flags`` is any of
+    SA_NOCLDSTOP, SA_NOCLDWAIT (SIGCHLD only), SA_NODEFER, SA_ONSTACK and
+    SA_RESTART, or'ed: the handler's sigaction flags instead of SA_RESTART |
+    SA_ONSTACK. See the module's docstring for chain, oneshot and unread.
     """
 
     def __init__(
@@ -122,25 +143,31 @@ class Listener:
         chain: bool = False,
         batch: int = DEFAULT_BATCH,
         accept: Optional[SenderPolicy] = None,
+        flags: Optional[int] = None,
+        oneshot: bool = False,
+        unread: str = "count",
     ) -> None:
         self._ring: Optional[_core.Ring] = None
         self._closing = False  # close() began: no new reads
         self._detached = False  # the previous actions are back
         if accept is not None and not isinstance(accept, SenderPolicy):
             raise TypeError(f"accept must be a SenderPolicy or None, not {type(accept).__name__}")
+        if unread not in ("count", "redeliver"):
+            raise ValueError(f"unread must be 'count' or 'redeliver', not {unread!r}")
         self._policy = accept
+        self._redeliver = unread == "redeliver"
         self._rejected: Counter[int] = collections.Counter()
-        if isinstance(sigs, (str, int)):
-            sigs = (sigs,)
-        numbers = sorted({catchable(s, "listen to") for s in sigs})
+        numbers = catchable_list(sigs, "listen to")
         if not numbers:
             raise ValueError("a Listener needs at least one signal")
+        self._sa_flags = _sa_flags(flags, numbers)
+        self._options = (_core.CHAIN if chain else 0) | (_core.ONESHOT if oneshot else 0)
         capacity = _args.integer("capacity", capacity)
         if not 2 <= capacity <= MAX_CAPACITY or capacity & (capacity - 1):
             raise ValueError(f"capacity must be a power of two in 2..{MAX_CAPACITY}, not {capacity}")
         self._batch_size = _args.batch_size(batch)
-        self._signals = frozenset(numbers)
-        self._mask = sum(1 << (sig - 1) for sig in numbers)
+        self._signals: FrozenSet[int] = frozenset()
+        self._mask = 0
         self._local = threading.local()
         self._cond = threading.Condition()
         # Who still uses the ring, which close() frees only once nobody does:
@@ -151,18 +178,62 @@ class Listener:
         self._pending: Deque[SigInfo] = collections.deque()
         ring = _core.Ring(capacity)
         try:
-            for sig in numbers:
-                try:
-                    ring.attach(sig, _core.CHAIN if chain else 0)
-                except OSError as exc:
-                    if exc.errno == errno.EBUSY:
-                        raise SignalBusy(f"{signame(sig)} already has a live Listener") from None
-                    raise
+            self._attach(ring, numbers)
         except BaseException:
             ring.free()  # detaches what was attached: nothing is left half-installed
             raise
         self._ring = ring
         _live.add(self)
+
+    def _attach(self, ring: _core.Ring, numbers: List[int]) -> None:
+        """Subscribe ring to each of numbers, all or none."""
+        done: List[int] = []
+        try:
+            for sig in numbers:
+                try:
+                    ring.attach(sig, self._options, self._sa_flags)
+                except OSError as exc:
+                    if exc.errno == errno.EBUSY:
+                        raise SignalBusy(
+                            f"{signame(sig)} already has fastsig's handler with other flags: "
+                            "every Listener of a signal asks for the same flags, or none"
+                        ) from None
+                    raise
+                done.append(sig)
+        except BaseException:
+            for sig in done:
+                ring.detach(sig)
+            raise
+        self._set_signals(self._signals | set(numbers))
+
+    def _set_signals(self, signals: FrozenSet[int]) -> None:
+        self._signals = signals
+        self._mask = sum(1 << (sig - 1) for sig in signals)
+
+    def add(self, sigs: SignalSet) -> None:
+        """Listen to sigs as well, from now on; those already listened to are
+        left as they are."""
+        numbers = catchable_list(sigs, "listen to")
+        _sa_flags(None if self._sa_flags == _core.FLAGS_AUTO else self._sa_flags, numbers)
+        with self._cond:
+            if self._ring is None or self._closing:
+                raise ValueError("operation on a closed Listener")
+            self._attach(self._ring, [s for s in numbers if s not in self._signals])
+
+    def remove(self, sigs: SignalSet) -> None:
+        """Stop listening to sigs: their previous action is back unless
+        another Listener has them. Their records already in the ring are
+        still read; stats() no longer lists them."""
+        numbers = catchable_list(sigs, "listen to")
+        with self._cond:
+            if self._ring is None or self._closing:
+                raise ValueError("operation on a closed Listener")
+            unknown = [signame(s) for s in numbers if s not in self._signals]
+            if unknown:
+                raise ValueError(f"not listening to {', '.join(unknown)}")
+            for sig in numbers:
+                self._ring.detach(sig)
+            self._set_signals(self._signals - set(numbers))
 
     # -- reading -----------------------------------------------------------
 
@@ -375,13 +446,32 @@ class Listener:
             while any(tid != me for tid in self._users):
                 ring.interrupt()
                 self._cond.wait(0.01)
+            sent = lost = 0
             if not self._detached:
                 for sig in self._signals:
                     ring.detach(sig)
+                if self._redeliver:
+                    sent, lost = self._hand_on(ring)
                 self._final = self._counts(ring)
                 self._detached = True
             self._free_if_unused()
         self._release_held()
+        if lost:  # counted as read: they left the ring, but not to the action
+            raise QueueFull("sigqueue", sent)
+
+    def _hand_on(self, ring: _core.Ring) -> tuple[int, int]:
+        """Under _cond, detached: the records still in the ring, to the
+        actions now in place. How many were queued, and how many the kernel's
+        queue had no room for."""
+        batch, limit = self._batch(None)
+        sent = lost = 0
+        while True:
+            n = ring.drain(batch, limit)
+            if n == 0:
+                return sent, lost
+            queued = _core.redeliver(batch, n)
+            sent += queued
+            lost += n - queued
 
     def __enter__(self) -> Listener:
         return self
@@ -447,6 +537,24 @@ class Listener:
         self._loops.clear()
 
 
+def _sa_flags(flags: Optional[int], numbers: List[int]) -> int:
+    """The C core's sa_flags for a Listener's flags= on numbers."""
+    if flags is None:
+        return int(_core.FLAGS_AUTO)
+    flags = _args.integer("flags", flags)
+    allowed = _core.LISTENER_FLAGS
+    unknown = flags & ~sum(allowed.values())
+    if flags < 0 or unknown:
+        raise ValueError(f"flags: {unknown if flags >= 0 else flags:#x} is not one of "
+                         f"{', '.join(allowed)} (SA_SIGINFO is always set; for SA_RESETHAND "
+                         "use oneshot=True)")
+    child_flags = [name for name in ("SA_NOCLDSTOP", "SA_NOCLDWAIT") if flags & allowed[name]]
+    others = [signame(s) for s in numbers if s != signal.SIGCHLD]
+    if child_flags and others:
+        raise ValueError(f"{' and '.join(child_flags)} apply to SIGCHLD only, not to {', '.join(others)}")
+    return flags
+
+
 def _set_done(ready: Future) -> None:
     if not ready.done():
         ready.set_result(None)
@@ -477,9 +585,9 @@ class Dispatcher:
         callback: Callable[[SigInfo], object],
         *,
         on_error: Optional[Callable[[BaseException, SigInfo], object]] = None,
-        **listener_options: int,
+        **listener_options: Any,
     ) -> None:
-        self.listener = Listener(sigs, **listener_options)  # type: ignore[arg-type]
+        self.listener = Listener(sigs, **listener_options)
         self._callback = callback
         self._on_error = on_error
         self._thread = threading.Thread(target=self._run, name="fastsig-dispatch", daemon=True)
@@ -513,11 +621,11 @@ class Dispatcher:
         self.close()
 
 
-def listen(sigs: SignalSet, **options: int) -> Listener:
+def listen(sigs: SignalSet, **options: Any) -> Listener:
     """Start a Listener for sigs; see Listener."""
-    return Listener(sigs, **options)  # type: ignore[arg-type]
+    return Listener(sigs, **options)
 
 
-def on(sigs: SignalSet, callback: Callable[[SigInfo], object], **options: object) -> Dispatcher:
+def on(sigs: SignalSet, callback: Callable[[SigInfo], object], **options: Any) -> Dispatcher:
     """Call callback(info) for every delivery of sigs, from a dispatcher thread."""
-    return Dispatcher(sigs, callback, **options)  # type: ignore[arg-type]
+    return Dispatcher(sigs, callback, **options)

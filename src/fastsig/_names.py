@@ -12,7 +12,7 @@ import operator
 import re
 import signal
 import warnings
-from typing import Dict, Iterable, Optional, Set, Union
+from typing import Dict, Iterable, Iterator, List, Optional, Set, Union
 
 from . import _core
 
@@ -144,20 +144,31 @@ def as_signal(sig: int) -> Union[signal.Signals, int]:
     return _AS_SIGNAL.get(sig, sig)
 
 
+def _items(sigs: SignalSet) -> Iterator[SignalLike]:
+    """One signal or an iterable of them, as an iterator."""
+    if isinstance(sigs, (str, int)):
+        return iter((sigs,))
+    try:
+        return iter(sigs)
+    except TypeError:
+        raise TypeError(
+            f"expected a signal or an iterable of signals, not {type(sigs).__name__}"
+        ) from None
+
+
+def catchable_list(sigs: SignalSet, action: str) -> List[int]:
+    """The numbers of one signal or an iterable of them, sorted, each once;
+    SIGKILL and SIGSTOP refused as catchable() does."""
+    return sorted({catchable(sig, action) for sig in _items(sigs)})
+
+
 def mask_of(sigs: SignalSet, *, allow_uncatchable: bool = True) -> int:
     """A 64-bit mask from one signal or an iterable of them.
 
     As in the stdlib, a number the C library reserves for itself (32, 33 on
     glibc) is skipped with a RuntimeWarning, so ``range(1, NSIG)`` still works.
     """
-    if isinstance(sigs, (str, int)):
-        sigs = (sigs,)
-    try:
-        items = iter(sigs)
-    except TypeError:
-        raise TypeError(
-            f"expected a signal or an iterable of signals, not {type(sigs).__name__}"
-        ) from None
+    items = _items(sigs)
     bits = _BIT if allow_uncatchable else _CATCHABLE_BIT
     mask = 0
     for item in items:

@@ -252,7 +252,7 @@ static void run_producers(int process_directed, int per_thread, int threads)
 {
     fs_ring *ring = fs_ring_new(1 << 16);
     CHECK(ring != NULL, "fs_ring_new");
-    CHECK(fs_ring_attach(ring, sig_a, 0) == 0, "attach: %s", strerror(errno));
+    CHECK(fs_ring_attach(ring, sig_a, 0, FS_FLAGS_AUTO) == 0, "attach: %s", strerror(errno));
     block(sig_a, SIG_BLOCK); /* the consumer never runs the handler */
 
     pthread_barrier_t start;
@@ -328,7 +328,7 @@ static void run_producers(int process_directed, int per_thread, int threads)
 static void test_nested(void)
 {
     fs_ring *ring = fs_ring_new(64);
-    CHECK(fs_ring_attach(ring, sig_a, 0) == 0 && fs_ring_attach(ring, sig_b, 0) == 0, "attach");
+    CHECK(fs_ring_attach(ring, sig_a, 0, FS_FLAGS_AUTO) == 0 && fs_ring_attach(ring, sig_b, 0, FS_FLAGS_AUTO) == 0, "attach");
     atomic_store(&nest_unblock, 1);
     int rounds = 20;
     queue_here(sig_a, 1000, rounds, 1); /* each push of a is interrupted by a whole push of b */
@@ -381,7 +381,7 @@ static int entries(const fs_info *out, int n)
 static void test_take_raised_inside(void)
 {
     fs_ring *ring = fs_ring_new(64);
-    CHECK(fs_ring_attach(ring, sig_a, 0) == 0 && fs_ring_attach(ring, sig_b, 0) == 0, "attach");
+    CHECK(fs_ring_attach(ring, sig_a, 0, FS_FLAGS_AUTO) == 0 && fs_ring_attach(ring, sig_b, 0, FS_FLAGS_AUTO) == 0, "attach");
     queue_here(sig_a, 1000, 20, 1);
     fs_info out[64];
     int n = fs_ring_drain(ring, out, 64);
@@ -401,7 +401,7 @@ static void test_take(void)
 {
     /* 300 pending at once: taken in order, a few entries for all of them. */
     fs_ring *ring = fs_ring_new(512);
-    CHECK(fs_ring_attach(ring, sig_a, 0) == 0, "attach");
+    CHECK(fs_ring_attach(ring, sig_a, 0, FS_FLAGS_AUTO) == 0, "attach");
     fs_info out[512];
     queue_pending_here(sig_a, 0, 300);
     int n = fs_ring_drain(ring, out, 512);
@@ -420,7 +420,7 @@ static void test_take(void)
     /* Taken only while there is room: the rest is delivered as usual, and
      * dropped, since this is not the reader's thread. */
     ring = fs_ring_new(8);
-    CHECK(fs_ring_attach(ring, sig_a, 0) == 0, "attach");
+    CHECK(fs_ring_attach(ring, sig_a, 0, FS_FLAGS_AUTO) == 0, "attach");
     queue_pending_here(sig_a, 0, 100);
     fs_ring_counts(ring, sig_a, &delivered, &dropped, &taken);
     CHECK(delivered == 100 && dropped == 92, "pending into a small ring: %llu delivered %llu dropped",
@@ -439,7 +439,7 @@ static void test_take(void)
 static void test_take_on_reader_thread(void)
 {
     fs_ring *ring = fs_ring_new(16);
-    CHECK(fs_ring_attach(ring, sig_a, 0) == 0, "attach");
+    CHECK(fs_ring_attach(ring, sig_a, 0, FS_FLAGS_AUTO) == 0, "attach");
     fs_info out[16];
     CHECK(fs_ring_drain(ring, out, 16) == 0, "reader: empty"); /* this thread reads */
     block(sig_a, SIG_BLOCK);
@@ -475,7 +475,7 @@ static void test_take_on_reader_thread(void)
 static void test_full_ring(void)
 {
     fs_ring *ring = fs_ring_new(8);
-    CHECK(fs_ring_attach(ring, sig_a, 0) == 0, "attach");
+    CHECK(fs_ring_attach(ring, sig_a, 0, FS_FLAGS_AUTO) == 0, "attach");
     queue_here(sig_a, 0, 100, 0);
     uint64_t delivered, dropped, taken;
     fs_ring_counts(ring, sig_a, &delivered, &dropped, &taken);
@@ -500,7 +500,7 @@ static void test_full_ring(void)
 static void test_full_ring_keeps_standard_signals(void)
 {
     fs_ring *ring = fs_ring_new(8);
-    CHECK(fs_ring_attach(ring, sig_a, 0) == 0 && fs_ring_attach(ring, SIGUSR1, 0) == 0, "attach");
+    CHECK(fs_ring_attach(ring, sig_a, 0, FS_FLAGS_AUTO) == 0 && fs_ring_attach(ring, SIGUSR1, 0, FS_FLAGS_AUTO) == 0, "attach");
     queue_here(sig_a, 0, 20, 0);
     queue_here(SIGUSR1, 1, 1, 0);
     queue_here(SIGUSR1, 2, 1, 0); /* replaces the one not read yet: they coalesce */
@@ -528,7 +528,7 @@ static void test_full_ring_keeps_standard_signals(void)
 static void test_wakeup(void)
 {
     fs_ring *ring = fs_ring_new(16);
-    CHECK(fs_ring_attach(ring, sig_a, 0) == 0, "attach");
+    CHECK(fs_ring_attach(ring, sig_a, 0, FS_FLAGS_AUTO) == 0, "attach");
     fs_info out[16];
     CHECK(fs_ring_drain(ring, out, 16) == 0, "wake: empty"); /* arms the wake-up */
     struct pollfd pfd = {fs_ring_fd(ring), POLLIN, 0};
@@ -571,7 +571,7 @@ static void test_free_during_flood(void)
     block(sig_a, SIG_BLOCK);
     for (int round = 0; round < 20 * scale; round++) {
         fs_ring *ring = fs_ring_new(256);
-        CHECK(fs_ring_attach(ring, sig_a, FS_CHAIN) == 0, "attach");
+        CHECK(fs_ring_attach(ring, sig_a, FS_CHAIN, FS_FLAGS_AUTO) == 0, "attach");
         atomic_store(&flood_on, 1);
         pthread_t threads[3];
         for (int i = 0; i < 3; i++)
@@ -611,7 +611,7 @@ static void test_chain(void)
     prev.sa_flags = SA_SIGINFO;
     sigaction(sig_b, &prev, NULL);
     fs_ring *ring = fs_ring_new(16);
-    CHECK(fs_ring_attach(ring, sig_b, FS_CHAIN) == 0, "attach");
+    CHECK(fs_ring_attach(ring, sig_b, FS_CHAIN, FS_FLAGS_AUTO) == 0, "attach");
     for (int i = 0; i < 5; i++)
         queue_here(sig_b, 42, 1, 0);
     /* Pending together: a chained signal is never taken in a batch, so the
@@ -626,6 +626,166 @@ static void test_chain(void)
     sigaction(sig_b, NULL, &now);
     CHECK((now.sa_flags & SA_SIGINFO) && now.sa_sigaction == previous_handler, "chain: restore");
     signal(sig_b, SIG_DFL);
+}
+
+/* ---- 6a. several rings on one signal --------------------------------------- */
+
+/* Subscribes a third ring to sig_a and unsubscribes it again, over and over,
+ * while the flood runs: every table it leaves behind is freed under handlers
+ * that may still be reading the one before (what ASan and TSan watch). */
+static void *churn(void *arg)
+{
+    _Atomic int *cycles = arg;
+    block(sig_a, SIG_BLOCK);
+    fs_info scratch[64];
+    while (atomic_load(&producers_left) > 0) {
+        fs_ring *extra = fs_ring_new(64);
+        if (!extra || fs_ring_attach(extra, sig_a, 0, FS_FLAGS_AUTO) != 0)
+            break;
+        sched_yield();
+        fs_ring_drain(extra, scratch, 64);
+        fs_ring_free(extra);
+        atomic_fetch_add(cycles, 1);
+    }
+    return NULL;
+}
+
+/* Two rings on sig_a each get every delivery of a process-directed flood from
+ * four threads, while a third ring comes and goes. */
+static void test_fan_out(void)
+{
+    enum { RINGS = 2, SENDERS = 4 };
+    int per_thread = 5000 * scale, total = per_thread * SENDERS;
+    fs_ring *rings[RINGS];
+    for (int r = 0; r < RINGS; r++) {
+        rings[r] = fs_ring_new(1 << 16);
+        CHECK(rings[r] && fs_ring_attach(rings[r], sig_a, 0, FS_FLAGS_AUTO) == 0, "attach %d", r);
+    }
+    CHECK(fs_ring_attach(rings[0], sig_a, 0, FS_FLAGS_AUTO) < 0 && errno == EEXIST,
+          "a ring subscribes once");
+    block(sig_a, SIG_BLOCK);
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, SENDERS + 1);
+    atomic_store(&producers_left, SENDERS);
+    struct producer producers[SENDERS];
+    for (int i = 0; i < SENDERS; i++) {
+        producers[i] = (struct producer){.index = i, .count = per_thread,
+                                         .process_directed = 1, .start = &start};
+        pthread_create(&producers[i].thread, NULL, produce, &producers[i]);
+    }
+    _Atomic int cycles = 0;
+    pthread_t churner;
+    pthread_create(&churner, NULL, churn, &cycles);
+    pthread_barrier_wait(&start);
+
+    unsigned char *seen = calloc((size_t)total * RINGS, 1);
+    int got[RINGS] = {0}, corrupt = 0, duplicated = 0;
+    fs_info batch[512];
+    time_t deadline = time(NULL) + 60;
+    for (int idle = 0; time(NULL) < deadline && idle < 3;) {
+        int done = atomic_load(&producers_left) == 0, none = 1;
+        for (int r = 0; r < RINGS; r++) {
+            int n = r == 0 ? fs_ring_wait(rings[r], batch, 512, 50 * 1000000LL)
+                           : fs_ring_drain(rings[r], batch, 512);
+            CHECK(n >= 0, "read: %s", strerror(errno));
+            for (int i = 0; i < n; i++) {
+                uint64_t source, seq;
+                if (!untag((uint64_t)batch[i].value, &source, &seq) || source >= SENDERS
+                    || seq >= (uint64_t)per_thread || batch[i].signo != sig_a) {
+                    corrupt++;
+                    continue;
+                }
+                size_t k = (size_t)r * (size_t)total + source * (uint64_t)per_thread + seq;
+                duplicated += seen[k];
+                seen[k] = 1;
+            }
+            got[r] += n > 0 ? n : 0;
+            none &= n <= 0;
+        }
+        idle += done && none;
+    }
+    for (int i = 0; i < SENDERS; i++)
+        pthread_join(producers[i].thread, NULL);
+    pthread_join(churner, NULL);
+    for (int r = 0; r < RINGS; r++) {
+        uint64_t delivered, dropped, taken;
+        fs_ring_counts(rings[r], sig_a, &delivered, &dropped, &taken);
+        CHECK(lossy ? got[r] <= total && delivered == taken + dropped
+                    : got[r] == total && delivered == (uint64_t)total && dropped == 0,
+              "ring %d: got %d of %d, delivered %llu dropped %llu", r, got[r], total,
+              (unsigned long long)delivered, (unsigned long long)dropped);
+    }
+    CHECK(lossy || got[0] == got[1], "the rings disagree: %d and %d", got[0], got[1]);
+    CHECK(corrupt == 0 && duplicated == 0, "%d corrupt, %d duplicated", corrupt, duplicated);
+    CHECK(atomic_load(&cycles) > 0, "the third ring never came and went");
+    for (int r = 0; r < RINGS; r++)
+        fs_ring_free(rings[r]);
+    struct sigaction now;
+    sigaction(sig_a, NULL, &now);
+    CHECK(!(now.sa_flags & SA_SIGINFO) && now.sa_handler == SIG_DFL, "the last ring restores");
+    block(sig_a, SIG_UNBLOCK);
+    pthread_barrier_destroy(&start);
+    free(seen);
+}
+
+/* A oneshot ring records the first delivery only and gives the previous
+ * action back at once; a second, ordinary ring keeps recording. */
+static void test_oneshot(void)
+{
+    struct sigaction prev;
+    memset(&prev, 0, sizeof prev);
+    prev.sa_sigaction = previous_handler;
+    prev.sa_flags = SA_SIGINFO;
+    sigaction(sig_b, &prev, NULL);
+    atomic_store(&chained, 0);
+    fs_ring *once = fs_ring_new(16), *always = fs_ring_new(16);
+    CHECK(fs_ring_attach(once, sig_b, FS_ONESHOT, FS_FLAGS_AUTO) == 0, "attach oneshot");
+    CHECK(fs_ring_attach(always, sig_b, 0, FS_FLAGS_AUTO) == 0, "attach");
+    for (int i = 0; i < 3; i++)
+        queue_here(sig_b, 42, 1, 0);
+    fs_info out[16];
+    int n_once = fs_ring_drain(once, out, 16), n_always = fs_ring_drain(always, out, 16);
+    CHECK(n_once == 1 && (lossy || n_always == 3) && atomic_load(&chained) == 0,
+          "with another ring: %d once, %d always, %d passed on", n_once, n_always,
+          atomic_load(&chained));
+    fs_ring_free(always);
+    queue_here(sig_b, 43, 1, 0);
+    /* The only subscriber has fired, so the previous action has it. */
+    CHECK(fs_ring_drain(once, out, 16) == 0 && atomic_load(&chained) == 1,
+          "alone: %d passed on", atomic_load(&chained));
+    fs_ring_free(once);
+    fs_ring *alone = fs_ring_new(16);
+    CHECK(fs_ring_attach(alone, sig_b, FS_ONESHOT, FS_FLAGS_AUTO) == 0, "attach oneshot alone");
+    queue_here(sig_b, 42, 1, 0);
+    struct sigaction now;
+    sigaction(sig_b, NULL, &now);
+    CHECK((now.sa_flags & SA_SIGINFO) && now.sa_sigaction == previous_handler,
+          "the handler gives the previous action back");
+    queue_here(sig_b, 43, 1, 0);
+    CHECK(fs_ring_drain(alone, out, 16) == 1 && atomic_load(&chained) == 2,
+          "after firing: %d passed on", atomic_load(&chained));
+    fs_ring_free(alone);
+    sigaction(sig_b, NULL, &now);
+    CHECK(now.sa_sigaction == previous_handler, "still the previous action");
+    signal(sig_b, SIG_DFL);
+}
+
+/* Flags: asked for, installed; a second ring asking for others is refused. */
+static void test_flags(void)
+{
+    fs_ring *a = fs_ring_new(16), *b = fs_ring_new(16);
+    CHECK(fs_ring_attach(a, sig_b, 0, SA_NODEFER) == 0, "attach with flags");
+    struct sigaction now;
+    sigaction(sig_b, NULL, &now);
+    CHECK((now.sa_flags & SA_NODEFER) && !(now.sa_flags & SA_RESTART) && !sigismember(&now.sa_mask, sig_b),
+          "flags installed: %#x", (unsigned)now.sa_flags);
+    CHECK(fs_ring_attach(b, sig_b, 0, SA_RESTART) < 0 && errno == EBUSY, "other flags refused");
+    CHECK(fs_ring_attach(b, sig_b, 0, SA_RESETHAND) < 0 && errno == EINVAL, "SA_RESETHAND refused");
+    CHECK(fs_ring_attach(b, sig_b, 0, FS_FLAGS_AUTO) == 0, "no flags: joins");
+    fs_ring_free(a);
+    fs_ring_free(b);
+    sigaction(sig_b, NULL, &now);
+    CHECK(!(now.sa_flags & SA_SIGINFO) && now.sa_handler == SIG_DFL, "restored");
 }
 
 /* ---- 6b. standard signals parked while threads flood a small ring ------- */
@@ -650,7 +810,7 @@ static void *flood_with_usr1(void *arg)
 static void test_parked_under_flood(void)
 {
     fs_ring *ring = fs_ring_new(64);
-    CHECK(fs_ring_attach(ring, sig_a, 0) == 0 && fs_ring_attach(ring, SIGUSR1, 0) == 0, "attach");
+    CHECK(fs_ring_attach(ring, sig_a, 0, FS_FLAGS_AUTO) == 0 && fs_ring_attach(ring, SIGUSR1, 0, FS_FLAGS_AUTO) == 0, "attach");
     block(sig_a, SIG_BLOCK);
     block(SIGUSR1, SIG_BLOCK);
     struct parker parkers[4];
@@ -699,7 +859,7 @@ static void test_cpu_fault(void)
     if (child == 0) {
         alarm(10); /* a loop would end in SIGALRM, not SIGSEGV */
         fs_ring *ring = fs_ring_new(16);
-        fs_ring_attach(ring, SIGSEGV, 0);
+        fs_ring_attach(ring, SIGSEGV, 0, FS_FLAGS_AUTO);
         volatile int *null = NULL;
         *null = 1;
         _exit(0);
@@ -759,7 +919,7 @@ static void fault_twice_with_repair(void)
     guard_page = mmap(NULL, (size_t)page_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     install_previous(repair);
     fs_ring *ring = fs_ring_new(16);
-    fs_ring_attach(ring, SIGSEGV, FS_CHAIN);
+    fs_ring_attach(ring, SIGSEGV, FS_CHAIN, FS_FLAGS_AUTO);
     for (int round = 0; round < 2; round++) {
         guard_page[0] = 1; /* faults; repair() opens the page */
         mprotect(guard_page, (size_t)page_size, PROT_NONE);
@@ -774,7 +934,7 @@ static void fault_then_free_after_jump(void)
 {
     install_previous(jump_out);
     fs_ring *ring = fs_ring_new(16);
-    fs_ring_attach(ring, SIGSEGV, FS_CHAIN);
+    fs_ring_attach(ring, SIGSEGV, FS_CHAIN, FS_FLAGS_AUTO);
     if (sigsetjmp(escape, 1) == 0) {
         volatile int *null = NULL;
         *null = 1;
@@ -842,6 +1002,9 @@ int main(void)
     }
     run("free during a flood", test_free_during_flood);
     run("chain", test_chain);
+    run("two rings on one signal, a third coming and going", test_fan_out);
+    run("oneshot", test_oneshot);
+    run("flags", test_flags);
     run("standard signals parked under a flood", test_parked_under_flood);
     run("a signal raised inside a push is taken", test_take_raised_inside);
 #ifndef SANITIZED

@@ -1,6 +1,7 @@
 """A Listener's whole life, explored: a hypothesis state machine over creating,
-flooding, reading from several threads, blocked() sections, waits, forks and
-every way of closing, and a timed soak of random lifecycle operations under a
+flooding, reading from several threads, blocked() sections, waits, forks,
+every way of closing, and a second Listener of the same signals that comes,
+changes its signals and goes, and a timed soak of random lifecycle operations under a
 continuous flood from another process.
 
 The invariants, checked after every step:
@@ -100,6 +101,7 @@ class ListenerLife(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.listener: Optional[fastsig.Listener] = None
+        self.sibling: Optional[fastsig.Listener] = None  # a second Listener of SIGS
         self.sent: Counter[int] = collections.Counter()
         self.read: Counter[int] = collections.Counter()
 
@@ -114,6 +116,11 @@ class ListenerLife(RuleBasedStateMachine):
 
     def _closed(self, listener: fastsig.Listener) -> None:
         assert listener.closed
+        if self.sibling is not None:
+            # It outlived the first: it still hears what it listens to.
+            for sig in self.sibling.signals:
+                assert _core.handler_installed(sig) or self._sibling_fired(sig)
+            self._close_sibling()
         for sig in SIGS:
             assert not _core.handler_installed(sig), f"{sig}: fastsig's handler left installed"
         assert not _held_here(), "close() left a signal blocked"
@@ -286,6 +293,56 @@ class ListenerLife(RuleBasedStateMachine):
         self._took(list(listener._pending))  # read, not yet handed out
         self._closed(listener)
 
+    # -- a second Listener of the same signals --------------------------------
+
+    @precondition(lambda self: self.listener is not None and self.sibling is None)
+    @rule(capacity=st.sampled_from([16, 4096]), oneshot=st.booleans(), reads=st.booleans())
+    def open_sibling(self, capacity: int, oneshot: bool, reads: bool) -> None:
+        self.sibling = fastsig.Listener(SIGS, capacity=capacity, oneshot=oneshot)
+        if reads:  # its reader is this thread from now on: it may hold signals back here
+            self.sibling.drain()
+
+    def _sibling_fired(self, sig: int) -> bool:
+        assert self.sibling is not None
+        return bool(self.sibling._options & _core.ONESHOT) and self.sibling.stats()[sig].delivered > 0
+
+    @precondition(lambda self: self.sibling is not None)
+    @rule(sig=st.sampled_from(SIGS))
+    def sibling_adds_or_removes(self, sig: int) -> None:
+        sibling = self.sibling
+        assert sibling is not None
+        if sig in sibling.signals:
+            sibling.remove(sig)
+        else:
+            sibling.add(sig)
+        # The first Listener hears on, whatever the second does.
+        assert self.listener is not None
+        for mine in self.listener.signals:
+            assert _core.handler_installed(mine)
+
+    @precondition(lambda self: self.sibling is not None)
+    @rule()
+    def sibling_reads(self) -> None:
+        assert self.sibling is not None
+        self.sibling.drain()
+
+    @precondition(lambda self: self.sibling is not None)
+    @rule()
+    def close_sibling(self) -> None:
+        self._close_sibling()
+        assert self.listener is not None
+        for sig in self.listener.signals:
+            assert _core.handler_installed(sig), f"{sig}: closing the second Listener unhooked the first"
+
+    def _close_sibling(self) -> None:
+        sibling = self.sibling
+        assert sibling is not None
+        sibling.close()
+        for sig, stats in sibling.stats().items():
+            assert stats.delivered == stats.read + stats.dropped + stats.pending
+            assert stats.delivered <= self.sent[sig]
+        self.sibling = None
+
     # -- invariants ----------------------------------------------------------
 
     @invariant()
@@ -301,6 +358,8 @@ class ListenerLife(RuleBasedStateMachine):
             assert stats.pending >= 0
 
     def teardown(self) -> None:
+        if self.sibling is not None:
+            self._close_sibling()
         if self.listener is not None:
             listener = self.listener
             _drain_all(listener)
@@ -417,7 +476,21 @@ def _soak_life(rng: random.Random, counts: Counter[str]) -> None:
 
         assert exit_code(forked(child), timeout=20) == 0
 
-    ops = [drain, wait, blocked_drain, thread_reads, fork]
+    def sibling() -> None:
+        """A second Listener of RT1 for a while, changing its signals, under
+        the flood; the first hears on throughout."""
+        with fastsig.Listener(RT1, capacity=rng.choice([64, 4096])) as other:
+            for _ in range(rng.randint(1, 5)):
+                other.add(RT2)
+                took(listener.drain())
+                other.remove(RT1)
+                other.drain()
+                other.add(RT1)
+            for stats in other.stats().values():
+                assert stats.delivered == stats.read + stats.dropped + stats.pending
+        assert _core.handler_installed(RT1)
+
+    ops = [drain, wait, blocked_drain, thread_reads, fork, sibling]
     for _ in range(rng.randint(1, 20)):
         op = rng.choice(ops)
         op()
