@@ -27,7 +27,7 @@ from pathlib import Path
 from fastsig._bench.flood import FLOOD
 
 CHILD = """
-import os, sys
+import gc, os, sys
 from fastsig import _core, pthread_sigmask
 from fastsig._bench import flood
 from fastsig._bench.params import END, SIG, Params
@@ -35,6 +35,7 @@ from fastsig._bench.params import END, SIG, Params
 flood.checked = lambda values, n, first_ns, end_ns: flood.Tally(0, 0, 0, 0, first_ns, end_ns)
 flood._Kept.values = lambda self: []
 receiver = next(c.fn for c in flood.FLOOD if c.id == sys.argv[1])
+gc.freeze()  # what importing made: no collection walks it, in either run
 n = int(sys.argv[2])
 pthread_sigmask(_core.SIG_BLOCK, {SIG, END})
 me = os.getpid()

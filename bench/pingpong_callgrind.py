@@ -28,7 +28,7 @@ from pathlib import Path
 from fastsig._bench.pingpong import PINGPONG
 
 CHILD = """
-import os, signal, sys
+import gc, os, signal, sys
 from fastsig._bench import child
 from fastsig._bench.pingpong import PINGPONG
 
@@ -40,6 +40,7 @@ def end(self):
 
 child.Child.kill = end
 design = next(c.fn for c in PINGPONG if c.id == sys.argv[1])
+gc.freeze()  # what importing made: no collection walks it, in either run
 design(int(sys.argv[2]), 600.0, 30.0)
 """
 
