@@ -16,6 +16,7 @@ costs, the benchmark's own per-batch check included.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -52,7 +53,8 @@ def instructions(receiver: str, n: int, tmp: Path) -> int:
     """The receiving process's instructions (the first process callgrind reports)."""
     out = subprocess.run(
         ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/{receiver}.{n}.%p",
-         sys.executable, "-c", CHILD, receiver, str(n)], capture_output=True, text=True, check=True)
+         sys.executable, "-c", CHILD, receiver, str(n)], capture_output=True, text=True, check=True,
+        env={**os.environ, "PYTHONHASHSEED": "0"})  # the same dict layouts in every run
     counts = {int(pid): int(count) for pid, count in
               re.findall(r"==(\d+)== Collected : (\d+)", out.stderr)}
     if not counts:

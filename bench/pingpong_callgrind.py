@@ -17,6 +17,7 @@ benchmark's SIGKILL, so that valgrind counts its instructions too.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -50,7 +51,8 @@ def instructions(design: str, rounds: int, tmp: Path) -> int:
     out = subprocess.run(
         ["valgrind", "--tool=callgrind", "--trace-children=no",
          f"--callgrind-out-file={tmp}/{design}.{rounds}.%p", sys.executable, "-c", CHILD, design,
-         str(rounds)], capture_output=True, text=True, check=True)
+         str(rounds)], capture_output=True, text=True, check=True,
+        env={**os.environ, "PYTHONHASHSEED": "0"})  # the same dict layouts in every run
     counts = [int(n) for n in re.findall(r"Collected : (\d+)", out.stderr)]
     if not counts:
         raise RuntimeError(out.stderr[-2000:])
