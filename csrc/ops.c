@@ -19,8 +19,8 @@
  * and the kernel checks permission against the real credentials. */
 static _Atomic int32_t self_pid;
 static _Atomic uint32_t self_uid;
-/* The calling thread's kernel id, 0 until fs_tgsigqueue() needs it; the
- * thread that forks gets a new one in the child, where this runs. */
+/* The calling thread's kernel id, 0 until a send to the calling thread needs
+ * it; the thread that forks gets a new one in the child, where this runs. */
 static _Thread_local int32_t self_tid;
 
 static void refresh_identity(void)
@@ -148,9 +148,25 @@ int fs_kill(int32_t pid, int sig)
     return kill((pid_t)pid, sig);
 }
 
+/* A signal to the calling thread in one tgkill: glibc's raise() and
+ * pthread_kill(pthread_self()) ask the kernel for the pid and the tid first
+ * (two more syscalls), which the cache above holds. The signal is delivered
+ * before the syscall returns, as with raise(). */
+static int kill_self_thread(int sig)
+{
+#if defined(SYS_tgkill) && defined(SYS_gettid)
+    if (self_tid == 0)
+        self_tid = FS_GETTID();
+    return (int)syscall(SYS_tgkill, (pid_t)atomic_load_explicit(&self_pid, memory_order_relaxed),
+                        (pid_t)self_tid, sig);
+#else
+    return raise(sig) == 0 ? 0 : -1;
+#endif
+}
+
 int fs_raise(int sig)
 {
-    return raise(sig) == 0 ? 0 : -1;
+    return kill_self_thread(sig);
 }
 
 #ifdef FS_HAVE_RT_SIGQUEUEINFO
@@ -247,6 +263,8 @@ int fs_sigqueue_range(int32_t pid, int sig, int64_t first, size_t n,
 
 int fs_pthread_kill(unsigned long thread, int sig)
 {
+    if (pthread_equal((pthread_t)thread, pthread_self()))
+        return kill_self_thread(sig);
     return from_pthread(pthread_kill((pthread_t)thread, sig));
 }
 

@@ -139,10 +139,11 @@ def test_record_renders_results_and_targets(raw: Dict[str, Any], tmp_path: os.Pa
         readme = md.read()
     block = readme[readme.index("<!-- targets:"):readme.index("<!-- /targets -->")]
     assert f"Targets, measured in the run of {raw['started']}" in block
-    # 2 flood, 4 drain, 4 ping-pong (Exchange and the natural loop, pinned and
-    # not), 2 send and every drop-in row, each with a goal and a verdict
+    # 3 flood (4 subscribers among them), 4 drain, 4 ping-pong (Exchange and
+    # the natural loop, pinned and not), 2 send and every drop-in row, each
+    # with a goal and a verdict
     verdicts = [line for line in block.splitlines() if line.endswith(("| yes |", "| NO |"))]
-    assert len(verdicts) == 12 + len(CASES)
+    assert len(verdicts) == 13 + len(CASES)
 
 
 def test_checked_counts_loss_order_and_duplicates() -> None:

@@ -391,6 +391,28 @@ def test_raise_signal_reaches_the_calling_thread() -> None:
         fastsig.raise_signal(0)
 
 
+@in_child(timeout=30)
+def test_a_signal_to_the_calling_thread_reaches_a_forked_child_itself() -> None:
+    """raise_signal and pthread_kill of oneself use the pid and thread id
+    fastsig keeps: a forked child's must be its own, never its parent's."""
+    parent = os.getpid()
+    with fastsig.blocked({"USR1", "USR2"}):
+        fastsig.raise_signal("USR1")  # the parent's ids are in use before the fork
+        assert fastsig.sigwaitinfo({"USR1"}).si_pid == parent
+
+        def child() -> None:
+            me = os.getpid()
+            fastsig.raise_signal("USR1")
+            fastsig.pthread_kill(threading.get_ident(), "USR2")
+            assert fastsig.sigpending() == {signal.SIGUSR1, signal.SIGUSR2}
+            assert fastsig.sigwaitinfo({"USR1"}).si_pid == me
+            assert fastsig.sigwaitinfo({"USR2"}).si_pid == me
+
+        assert exit_code(forked(child)) == 0
+        # Nothing went to the parent meanwhile.
+        assert fastsig.sigtimedwait({"USR1", "USR2"}, 0) is None
+
+
 # ---- thread-directed -----------------------------------------------------------
 
 def _thread_receiver(sig: int, n: int) -> tuple[threading.Thread, List[fastsig.SigInfo], threading.Event]:

@@ -10,7 +10,7 @@ import pytest
 
 import fastsig
 from fastsig import CldCode, SiCode, SigInfo
-from support import RT1, in_child
+from support import RT1, exit_code, forked, in_child
 
 
 @in_child(timeout=20)
@@ -67,6 +67,35 @@ def test_si_queue_carries_the_value_and_a_sender_that_could_be_forged() -> None:
     me = os.getpid()
     assert repr(zero) == f"SigInfo(SIGRTMIN+1 SI_QUEUE from pid {me} uid {os.getuid()} value=0)"
     assert big.si_value == -(1 << 40) - 5 and big.si_int == -5
+
+
+def _from_two_senders(me: int) -> int:
+    """Queue 1 and 3 from here, 2 from a forked process, then a kill(): the
+    forked sender's pid."""
+    fastsig.sigqueue(me, RT1, 1)
+    other = forked(lambda: fastsig.sigqueue(me, RT1, 2))
+    assert exit_code(other) == 0
+    fastsig.sigqueue(me, RT1, 3)
+    os.kill(me, RT1)
+    return other
+
+
+@in_child(timeout=20)
+def test_records_of_one_batch_keep_each_senders_fields() -> None:
+    """The records of a batch share equal ints (sender, thread, time): a
+    record from another sender, between two of ours, keeps its own."""
+    me = os.getpid()
+    with fastsig.blocked({RT1}):
+        other = _from_two_senders(me)
+        batches = [(other, fastsig.sigwaitinfo_many({RT1}, max=8))]
+        with fastsig.SignalFD({RT1}, nonblocking=True) as sfd:
+            other = _from_two_senders(me)
+            batches.append((other, sfd.read()))
+    for other, batch in batches:
+        assert [(i.si_pid, i.si_value, i.code) for i in batch] == [
+            (me, 1, SiCode.SI_QUEUE), (other, 2, SiCode.SI_QUEUE), (me, 3, SiCode.SI_QUEUE),
+            (me, 0, SiCode.SI_USER)]
+        assert [i.si_uid for i in batch] == [os.getuid()] * 4
 
 
 @in_child(timeout=20)

@@ -42,7 +42,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -87,6 +86,7 @@ static allocfunc siginfo_alloc;        /* SigInfo's tp_alloc, up to 3.13 */
 static newfunc tuple_tp_new;           /* tuple's tp_new, which builds one (3.10+) */
 static PyObject *tuple_new;            /* tuple.__new__, the same from Python (3.9) */
 static PyObject *as_signal[NSIG_MASK]; /* number -> signal.Signals member or int */
+static PyTypeObject *signals_type;     /* signal.Signals, found in as_signal */
 static PyObject *names;                /* name -> number, the names parsed so far */
 static PyObject *threads;              /* ident -> Thread: threads known alive */
 static PyObject *raise_os_error;       /* (errno, syscall) -> raises OSError */
@@ -120,27 +120,37 @@ static int int_in(PyObject *o, long long lo, long long hi, long long *out)
 
 static int ulong_in(PyObject *o, unsigned long *out)
 {
-    unsigned long long v;
+    unsigned long v;
 
     if (!PyLong_Check(o) || PyBool_Check(o))
         return 0;
-    v = PyLong_AsUnsignedLongLong(o);
-    if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+    /* Not PyLong_AsUnsignedLongLong: up to 3.12 it converts through a byte
+     * array, several times slower for an id of a few digits. */
+    v = PyLong_AsUnsignedLong(o);
+    if (v == (unsigned long)-1 && PyErr_Occurred()) {
         PyErr_Clear();
         return 0;
     }
-    if (v > ULONG_MAX)
-        return 0;
-    *out = (unsigned long)v;
+    *out = v;
     return 1;
 }
 
 /* A signal in `allowed`, given as an int (or int subclass) or a known name. */
 static int signal_in(PyObject *o, uint64_t allowed, int *out)
 {
+    PyTypeObject *type = Py_TYPE(o);
     long long v;
 
-    if (Py_TYPE(o) != &PyLong_Type && PyUnicode_Check(o)) {
+    /* The commonest two first: an int, a signal.Signals member (an int). */
+    if (type == &PyLong_Type || type == signals_type) {
+        int overflow;
+        long n = PyLong_AsLongAndOverflow(o, &overflow);  /* cannot raise for an int */
+        if (overflow || n < 1 || n >= NSIG_MASK || !((allowed >> (n - 1)) & 1u))
+            return 0;
+        *out = (int)n;
+        return 1;
+    }
+    if (PyUnicode_Check(o)) {
         o = PyDict_GetItemWithError(names, o);  /* borrowed: a small int */
         if (o == NULL) {
             PyErr_Clear();
@@ -286,44 +296,66 @@ static PyObject *none_after_handlers(void)
 
 /* ---- results ------------------------------------------------------------ */
 
-/* Most fields of a record are 0 (those its si_code does not define). */
-static PyObject *new_int(long long v)
+/* Most fields of a record are 0 (those its si_code does not define): the
+ * shared 0, and a failure flag only where an int is made. */
+static PyObject *new_int(long long v, int *failed)
 {
+    PyObject *o;
+
     if (v == 0) {
         Py_INCREF(zero);
         return zero;
     }
-    return PyLong_FromLongLong(v);
+    o = PyLong_FromLongLong(v);
+    *failed |= o == NULL;
+    return o;
 }
 
-static PyObject *new_siginfo(const fs_info *info)
+/* The previous record of a batch, whose sender, thread and time the next
+ * usually shares (a flood from one sender; records taken in one handler
+ * entry): those fields are then the same int objects, made once. */
+typedef struct {
+    const fs_info *info;  /* NULL: none yet */
+    PyObject *pid, *uid, *tid, *time_ns;  /* borrowed from its record */
+} shared_fields;
+
+#define SHARED_INT(name, v) \
+    (prev != NULL && prev->info != NULL && prev->info->name == (v) \
+         ? (Py_INCREF(prev->name), prev->name) : new_int((v), &failed))
+
+static PyObject *new_siginfo(const fs_info *info, shared_fields *prev)
 {
     PyObject *fields[14], *items, *args, *result = NULL;
-    int ok = 1;
+    int failed = 0;
 
-    fields[0] = PyLong_FromLong(info->signo);
-    fields[1] = new_int(info->code);
-    fields[2] = new_int(info->err);
-    fields[3] = new_int(info->pid);
-    fields[4] = new_int(info->uid);
-    fields[5] = new_int(info->status);
-    fields[6] = new_int(info->band);
-    fields[7] = new_int(info->value);
-    fields[8] = info->addr > LLONG_MAX ? PyLong_FromUnsignedLongLong(info->addr)
-                                       : new_int((long long)info->addr);
-    fields[9] = new_int(info->fd);
-    fields[10] = new_int(info->timerid);
-    fields[11] = new_int(info->overrun);
-    fields[12] = new_int(info->tid);
-    fields[13] = new_int(info->time_ns);
-    for (int i = 0; i < 14; i++)
-        ok &= fields[i] != NULL;
+    fields[0] = new_int(info->signo, &failed);
+    fields[1] = new_int(info->code, &failed);
+    fields[2] = new_int(info->err, &failed);
+    fields[3] = SHARED_INT(pid, info->pid);
+    fields[4] = SHARED_INT(uid, info->uid);
+    fields[5] = new_int(info->status, &failed);
+    fields[6] = new_int(info->band, &failed);
+    fields[7] = new_int(info->value, &failed);
+    if (info->addr > LLONG_MAX) {
+        fields[8] = PyLong_FromUnsignedLongLong(info->addr);
+        failed |= fields[8] == NULL;
+    } else {
+        fields[8] = new_int((long long)info->addr, &failed);
+    }
+    fields[9] = new_int(info->fd, &failed);
+    fields[10] = new_int(info->timerid, &failed);
+    fields[11] = new_int(info->overrun, &failed);
+    fields[12] = SHARED_INT(tid, info->tid);
+    fields[13] = SHARED_INT(time_ns, info->time_ns);
+    if (prev != NULL && !failed) {
+        *prev = (shared_fields){info, fields[3], fields[4], fields[12], fields[13]};
+    }
     /* Up to 3.13 a tuple is a PyVarObject header followed by its items
      * (PyTupleObject, fixed for those versions), so this is all that
      * tuple.__new__(SigInfo, items) does, PyTuple_SET_ITEM included. 3.14
      * added a hash cache to the object, which only tuple's constructor sets. */
     if (siginfo_alloc != NULL) {
-        items = ok ? siginfo_alloc((PyTypeObject *)siginfo_type, 14) : NULL;
+        items = failed ? NULL : siginfo_alloc((PyTypeObject *)siginfo_type, 14);
         if (items != NULL)
             memcpy((char *)items + sizeof(PyVarObject), fields, sizeof fields);  /* steals */
         else
@@ -331,7 +363,7 @@ static PyObject *new_siginfo(const fs_info *info)
                 Py_XDECREF(fields[i]);
         return items;
     }
-    items = ok ? PyTuple_New(14) : NULL;
+    items = failed ? NULL : PyTuple_New(14);
     for (int i = 0; i < 14; i++) {
         if (items != NULL)
             PyTuple_SetItem(items, i, fields[i]);  /* steals */
@@ -361,10 +393,11 @@ static PyObject *new_list(const fs_info *first, int n, const fs_info *rest, int 
                           int values_only)
 {
     PyObject *list = PyList_New(n + more);
+    shared_fields prev = {NULL, NULL, NULL, NULL, NULL};
 
     for (int i = 0; list != NULL && i < n + more; i++) {
         const fs_info *info = i < n ? &first[i] : &rest[i - n];
-        PyObject *item = values_only ? PyLong_FromLongLong(info->value) : new_siginfo(info);
+        PyObject *item = values_only ? PyLong_FromLongLong(info->value) : new_siginfo(info, &prev);
         if (item == NULL || PyList_SetItem(list, i, item) < 0)
             Py_CLEAR(list);
     }
@@ -607,11 +640,17 @@ static int wait_records(uint64_t mask, fs_info *out, int max, int64_t ns)
     int n, err = 0;
 
     for (;;) {
-        Py_BEGIN_ALLOW_THREADS
-        n = api->sigwaitinfo_many(mask, out, max, ns);
-        if (n < 0)
-            err = errno;
-        Py_END_ALLOW_THREADS
+        if (ns == 0) {  /* the GIL is kept: a zero timeout never blocks */
+            n = api->sigwaitinfo_many(mask, out, max, 0);
+            if (n < 0)
+                err = errno;
+        } else {
+            Py_BEGIN_ALLOW_THREADS
+            n = api->sigwaitinfo_many(mask, out, max, ns);
+            if (n < 0)
+                err = errno;
+            Py_END_ALLOW_THREADS
+        }
         if (n >= 0)
             return n;
         if (err != EINTR) {
@@ -647,7 +686,7 @@ static PyObject *wait_one(int which, PyObject *sigset, int64_t ns)
         Py_INCREF(sig);
         return sig;
     }
-    return new_siginfo(&info);
+    return new_siginfo(&info, NULL);
 }
 
 #define WAIT_NOT_TAKEN(result) ((result) == NULL && !PyErr_Occurred())
@@ -725,14 +764,20 @@ static PyObject *wait_list(uint64_t mask, fs_info *out, int max, int64_t ns, int
 static PyObject *fast_sigwaitinfo_many(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                                        PyObject *kwnames)
 {
-    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_Size(kwnames);
-    PyObject *max_obj = nargs > 1 ? args[1] : keyword(args, nargs, kwnames, "max");
-    PyObject *timeout_obj = nargs > 2 ? args[2] : keyword(args, nargs, kwnames, "timeout");
+    Py_ssize_t nkw = 0;
+    PyObject *max_obj = nargs > 1 ? args[1] : NULL, *timeout_obj = nargs > 2 ? args[2] : NULL;
     long long max = 256;
     int64_t ns = -1;
     uint64_t mask;
     (void)self;
 
+    if (kwnames != NULL) {
+        nkw = PyTuple_Size(kwnames);
+        if (nargs <= 1)
+            max_obj = keyword(args, nargs, kwnames, "max");
+        if (nargs <= 2)
+            timeout_obj = keyword(args, nargs, kwnames, "timeout");
+    }
     if (nargs >= 1 && nargs + nkw <= 3
         && nkw == (nargs <= 1 && max_obj != NULL) + (nargs <= 2 && timeout_obj != NULL)
         && (max_obj == NULL || int_in(max_obj, 1, max_batch, &max))
@@ -764,12 +809,11 @@ static PyObject *fast_wait_into(PyObject *self, PyObject *const *args, Py_ssize_
  * once the Python handlers ran. 0 when none is pending (non-blocking fd). */
 static int read_records(int fd, void *scratch, int max, fs_info *out)
 {
-    size_t record = api->signalfd_record_size();
     int n, err = 0;
 
     for (;;) {
         Py_BEGIN_ALLOW_THREADS
-        n = api->signalfd_read(fd, scratch, (size_t)max * record, out);
+        n = api->signalfd_read(fd, scratch, (size_t)max * FS_SIGNALFD_RECORD, out);
         if (n < 0)
             err = errno;
         Py_END_ALLOW_THREADS
@@ -784,41 +828,55 @@ static int read_records(int fd, void *scratch, int max, fs_info *out)
     }
 }
 
-/* Up to max records from a signalfd. As in wait_list, the first
- * STACK_RECORDS land on the stack; a bigger burst is read, once poll() says
- * more is pending (a blocking fd must not block again), into a buffer of its
- * own. */
-static PyObject *read_batch(int fd, int max, int values_only)
-{
-    size_t record = api->signalfd_record_size();
-    _Alignas(8) unsigned char scratch[STACK_RECORDS * FS_SIGNALFD_RECORD];
-    fs_info first[STACK_RECORDS], *rest = NULL;
-    void *rest_scratch = NULL;
-    PyObject *result = NULL;
-    int n, more = 0;
+/* The buffer of a signalfd read of up to `records` records: the raw records,
+ * then as many fs_info. Its size heads it. */
+typedef struct {
+    size_t records;
+    _Alignas(16) unsigned char data[];
+} read_buffer;
 
-    if (record != FS_SIGNALFD_RECORD)
-        return PyErr_Format(PyExc_SystemError, "fastsig: signalfd records of %zu bytes", record);
-    n = read_records(fd, scratch, max < STACK_RECORDS ? max : STACK_RECORDS, first);
-    if (n < 0)
-        return NULL;
-    if (n == STACK_RECORDS && max > STACK_RECORDS) {
-        struct pollfd ready = {fd, POLLIN, 0};
-        if (poll(&ready, 1, 0) == 1 && (ready.revents & POLLIN)) {
-            rest = PyMem_Malloc((size_t)(max - n) * sizeof *rest);
-            rest_scratch = PyMem_Malloc((size_t)(max - n) * record);
-            if (rest == NULL || rest_scratch == NULL) {
-                PyMem_Free(rest);
-                PyMem_Free(rest_scratch);
-                return PyErr_NoMemory();
-            }
-            more = read_records(fd, rest_scratch, max - n, rest);
-        }
+static read_buffer *new_read_buffer(size_t records)
+{
+    read_buffer *buf = PyMem_Malloc(sizeof *buf + records * (FS_SIGNALFD_RECORD + sizeof(fs_info)));
+    if (buf != NULL)
+        buf->records = records;
+    return buf;
+}
+
+/* Up to max records from a signalfd in one read(). Up to STACK_RECORDS land
+ * on the stack; a bigger batch in the buffer *spare holds for reuse (a
+ * SignalFD's, taken with an atomic exchange so that reads in several threads
+ * never share one), else in one of its own. */
+static PyObject *read_batch(int fd, int max, int values_only, _Atomic(read_buffer *) *spare)
+{
+    _Alignas(16) unsigned char scratch[STACK_RECORDS * FS_SIGNALFD_RECORD];
+    fs_info first[STACK_RECORDS];
+    read_buffer *buf = NULL;
+    PyObject *result = NULL;
+    int n;
+
+    if (api->signalfd_record_size() != FS_SIGNALFD_RECORD)
+        return PyErr_Format(PyExc_SystemError, "fastsig: signalfd records of %zu bytes",
+                            api->signalfd_record_size());
+    if (max <= STACK_RECORDS) {
+        n = read_records(fd, scratch, max, first);
+        return n < 0 ? NULL : new_list(first, n, NULL, 0, values_only);
     }
-    if (more >= 0)
-        result = new_list(first, n, rest, more, values_only);
-    PyMem_Free(rest);
-    PyMem_Free(rest_scratch);
+    if (spare != NULL)
+        buf = atomic_exchange(spare, NULL);
+    if (buf != NULL && buf->records < (size_t)max) {
+        PyMem_Free(buf);
+        buf = NULL;
+    }
+    if (buf == NULL && (buf = new_read_buffer((size_t)max)) == NULL)
+        return PyErr_NoMemory();
+    fs_info *out = (fs_info *)(buf->data + (size_t)buf->records * FS_SIGNALFD_RECORD);
+    n = read_records(fd, buf->data, max, out);
+    if (n >= 0)
+        result = new_list(out, n, NULL, 0, values_only);
+    if (spare != NULL)
+        buf = atomic_exchange(spare, buf);  /* another thread's spare, if it put one back */
+    PyMem_Free(buf);
     return result;
 }
 
@@ -831,8 +889,29 @@ static PyObject *fast_signalfd_read(PyObject *self, PyObject *const *args, Py_ss
 
     if (kwnames == NULL && nargs == 3 && int_in(args[0], 0, INT32_MAX, &fd)
         && int_in(args[1], 1, max_batch, &max))
-        return read_batch((int)fd, (int)max, PyObject_IsTrue(args[2]) == 1);
+        return read_batch((int)fd, (int)max, PyObject_IsTrue(args[2]) == 1, NULL);
     return call_checked(C_SIGNALFD_READ, args, nargs, kwnames);
+}
+
+/* records(address, n): the first n records of a batch (fs_info[] at
+ * address) as SigInfo; the Listener's and the checked waits' records. */
+static PyObject *fast_records(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                              PyObject *kwnames)
+{
+    unsigned long address;
+    long long n;
+    (void)self;
+
+    if (api == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "fastsig._fast is not set up");
+        return NULL;
+    }
+    if (kwnames != NULL || nargs != 2 || !ulong_in(args[0], &address) || address == 0
+        || !int_in(args[1], 0, max_batch, &n)) {
+        PyErr_SetString(PyExc_TypeError, "records() takes an address and a count");
+        return NULL;
+    }
+    return new_list((const fs_info *)(uintptr_t)address, (int)n, NULL, 0, 0);
 }
 
 /* ---- SignalFD ----------------------------------------------------------- */
@@ -840,11 +919,13 @@ static PyObject *fast_signalfd_read(PyObject *self, PyObject *const *args, Py_ss
 /* The base of fastsig.SignalFD: its read() and read_values() are these C
  * methods, on the fd and default max that _set_fd() gave (fd -1: closed).
  * Both are atomics: close() in one thread may race a read() in another
- * (which then reads a closed fd or raises, as with any fd). */
+ * (which then reads a closed fd or raises, as with any fd). spare is the
+ * buffer of the last batch read, for the next (see read_batch). */
 typedef struct {
     PyObject_HEAD
     _Atomic int fd;
     _Atomic int max;
+    _Atomic(read_buffer *) spare;
 } SignalFDCore;
 
 static PyObject *sfd_read_common(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
@@ -870,7 +951,7 @@ static PyObject *sfd_read_common(PyObject *self, PyObject *const *args, Py_ssize
         Py_XDECREF(fd_obj);
         return result;
     }
-    return read_batch(fd, (int)max, values_only);
+    return read_batch(fd, (int)max, values_only, &core->spare);
 }
 
 static PyObject *sfd_read(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
@@ -910,8 +991,18 @@ static PyObject *sfd_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     if (self != NULL) {
         atomic_init(&((SignalFDCore *)self)->fd, -1);
         atomic_init(&((SignalFDCore *)self)->max, 1);
+        atomic_init(&((SignalFDCore *)self)->spare, NULL);
     }
     return self;
+}
+
+static void sfd_dealloc(PyObject *self)
+{
+    PyTypeObject *type = Py_TYPE(self);
+    freefunc free_fn = (freefunc)PyType_GetSlot(type, Py_tp_free);
+    PyMem_Free(atomic_exchange(&((SignalFDCore *)self)->spare, NULL));
+    free_fn(self);
+    Py_DECREF(type);
 }
 
 static PyMethodDef sfd_methods[] = {
@@ -932,6 +1023,7 @@ static PyMethodDef sfd_methods[] = {
 static PyType_Slot sfd_slots[] = {
     {Py_tp_doc, (void *)"The C part of fastsig.SignalFD."},
     {Py_tp_new, (void *)sfd_new},
+    {Py_tp_dealloc, (void *)sfd_dealloc},
     {Py_tp_methods, sfd_methods},
     {0, NULL},
 };
@@ -1140,6 +1232,10 @@ static PyObject *fast_setup(PyObject *self, PyObject *args)
     for (int i = 0; i < NSIG_MASK; i++) {
         as_signal[i] = PyTuple_GetItem(signals, i);
         Py_INCREF(as_signal[i]);
+        /* An exact int subclass, never bool: its value is the signal number. */
+        if (Py_TYPE(as_signal[i]) != &PyLong_Type && PyLong_Check(as_signal[i])
+            && !PyBool_Check(as_signal[i]))
+            signals_type = Py_TYPE(as_signal[i]);
     }
     Py_INCREF(type);
     Py_INCREF(name_dict);
@@ -1236,6 +1332,9 @@ static PyMethodDef fast_methods[] = {
     FAST(signalfd_read,
          "signalfd_read(fd, max, values_only)\n--\n\n"
          "One read() of up to max records from a signalfd."),
+    FAST(records,
+         "records(address, n)\n--\n\n"
+         "The first n records of a batch (fs_info[] at address) as SigInfo."),
     {NULL, NULL, 0, NULL},
 };
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import struct
 from array import array
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from ._errors import os_error, send_error
 from ._fastsig import ffi, lib
@@ -55,8 +55,6 @@ SIGNAL_CODES = {
 SIG_BLOCK: int = lib.SIG_BLOCK
 SIG_UNBLOCK: int = lib.SIG_UNBLOCK
 SIG_SETMASK: int = lib.SIG_SETMASK
-
-Record = Tuple[int, int, int, int, int, int, int, int, int, int, int, int, int, int]
 
 
 def _fail(syscall: str) -> OSError:
@@ -164,16 +162,11 @@ class Batch:
         self.capacity = capacity
         self.cdata = ffi.new("fs_info[]", capacity)
         self._bytes = ffi.buffer(self.cdata)
-
-    def records(self, n: int) -> Iterator[Record]:
-        return RECORD.iter_unpack(self._bytes[: n * RECORD.size])
-
-    def first(self) -> Record:
-        return RECORD.unpack_from(self._bytes)
+        self._address = int(ffi.cast("uintptr_t", self.cdata))
 
     def address(self) -> int:
         """Where the records are, for fastsig._fast."""
-        return int(ffi.cast("uintptr_t", self.cdata))
+        return self._address
 
     def values(self, n: int) -> List[int]:
         """Only the si_value of the first n records, without building records."""

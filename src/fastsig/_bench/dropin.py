@@ -2,12 +2,16 @@
 per call, with the same arguments.
 
 Each row times `calls` calls of the stdlib's statement and as many of
-fastsig's (timeit, the signal blocked), the two alternated, repeat times; the
-figures are medians in ns per call, with the ratio of the medians and the
-ratio of the two sides' fastest runs (the least disturbed by other load).
-Rows without a stdlib function of the same name compare with the stdlib call
-that does the nearest job (named in the row). Each row runs in a forked child
-that leads its own process group, so killpg(0, ...) reaches nobody else.
+fastsig's (timeit, the signal blocked), repeat times; the figures are medians
+in ns per call, with the ratio of the medians and the ratio of the two sides'
+fastest runs (the least disturbed by other load). Each run is a forked child
+of its own, which times one run of each side, the order swapped from one
+child to the next: where a process's memory lands moves a row by up to a
+fifth on this project's VM, for the two sides unequally, so a row's runs all
+in one process would share that process's luck. Rows without a stdlib
+function of the same name compare with the stdlib call that does the nearest
+job (named in the row). Each child leads its own process group, so
+killpg(0, ...) reaches nobody else.
 """
 
 from __future__ import annotations
@@ -21,13 +25,15 @@ from typing import Any, Dict, List, Tuple
 
 from .._ops import SignalFD, Waiter
 from .child import Child
-from .params import Params, Progress, alternated, median
+from .params import Params, Progress, median
 from .rows import CallRow
 
 S = signal.SIGUSR1
 
 # (row, stdlib statement, fastsig statement); S is the stdlib's signal module,
-# F is fastsig, s a blocked signal, me this pid, tid this thread.
+# O is os, F is fastsig, s a blocked signal, me this pid, tid this thread. A
+# row's calls are written as a user writes them, module.function(...), on both
+# sides; the bare kill() that some rows start with is the same on both.
 CASES: List[Tuple[str, str, str]] = [
     ("os.kill + sigwaitinfo({s})",
      "kill(me, s); S.sigwaitinfo({s})", "kill(me, s); F.sigwaitinfo({s})"),
@@ -44,9 +50,9 @@ CASES: List[Tuple[str, str, str]] = [
     ("strsignal(10)", "S.strsignal(10)", "F.strsignal(10)"),
     ("raise_signal(s), blocked", "S.raise_signal(s)", "F.raise_signal(s)"),
     ("pthread_kill(tid, s), blocked", "S.pthread_kill(tid, s)", "F.pthread_kill(tid, s)"),
-    ("kill(me, s) vs os.kill", "kill(me, s)", "F.kill(me, s)"),
-    ("killpg(0, s) vs os.killpg", "killpg(0, s)", "F.killpg(0, s)"),
-    ("sigqueue(me, s, 1) vs os.kill(me, s)", "kill(me, s)", "F.sigqueue(me, s, 1)"),
+    ("kill(me, s) vs os.kill", "O.kill(me, s)", "F.kill(me, s)"),
+    ("killpg(0, s) vs os.killpg", "O.killpg(0, s)", "F.killpg(0, s)"),
+    ("sigqueue(me, s, 1) vs os.kill(me, s)", "O.kill(me, s)", "F.sigqueue(me, s, 1)"),
     ("pthread_sigqueue(tid, s, 1) vs pthread_kill(tid, s)",
      "S.pthread_kill(tid, s)", "F.pthread_sigqueue(tid, s, 1)"),
     # A batch reader asks the kernel once more to see that nothing else is
@@ -59,8 +65,10 @@ CASES: List[Tuple[str, str, str]] = [
     ("os.kill + sigwaitinfo_many({s}, 1) vs sigwaitinfo({s})",
      "kill(me, s); S.sigwaitinfo({s})", "kill(me, s); F.sigwaitinfo_many({s}, 1)"),
     # The stdlib has no signalfd: os.read() of the fd, decoded with struct.
-    ("os.kill + SignalFD.read() vs os.read(its fd) + struct",
-     "kill(me, s); unpack(read(fd, 128))", "kill(me, s); sfd.read()"),
+    # One record asked for on both sides: asked for more, the kernel looks for
+    # a second one before it returns, whichever library reads.
+    ("os.kill + SignalFD.read(1) vs os.read(its fd, 128) + struct",
+     "kill(me, s); unpack(read(fd, 128))", "kill(me, s); sfd.read(1)"),
 ]
 
 
@@ -78,39 +86,42 @@ def setup() -> Dict[str, Any]:
     signal.pthread_sigmask(signal.SIG_BLOCK, {S})
     sfd = SignalFD({S})
     return {
-        "S": signal, "F": fastsig, "s": S, "me": os.getpid(), "tid": threading.get_ident(),
-        "kill": os.kill, "killpg": os.killpg, "read": os.read, "fd": sfd.fileno(),
+        "S": signal, "O": os, "F": fastsig, "s": S, "me": os.getpid(), "tid": threading.get_ident(),
+        "kill": os.kill, "read": os.read, "fd": sfd.fileno(),
         "sfd": sfd, "waiter": Waiter({S}, max=256),
         # struct signalfd_siginfo (<sys/signalfd.h>): 128 bytes.
         "unpack": struct.Struct("=IiiIIiIIIIiiQQQQH46x").unpack,
     }
 
 
-def _time_row(stdlib_stmt: str, fastsig_stmt: str, calls: int, repeat: int) -> List[List[float]]:
-    """ns per call of each side's runs, the two alternated."""
+def _time_row(stdlib_stmt: str, fastsig_stmt: str, calls: int, fastsig_first: bool) -> List[float]:
+    """ns per call of one run of each side, in the order asked for."""
     names = setup()
     timers = [timeit.Timer(stmt, globals=names) for stmt in (stdlib_stmt, fastsig_stmt)]
     clear_pending()
     for timer in timers:  # warm up
         timer.timeit(min(calls, 1000))
-
-    def measure(timer: timeit.Timer) -> float:
+    ns = [0.0, 0.0]
+    for side in ((1, 0) if fastsig_first else (0, 1)):
         clear_pending()
-        return timer.timeit(calls) / calls * 1e9
-
-    return alternated(timers, repeat, measure, lambda text: None, "", str)
+        ns[side] = timers[side].timeit(calls) / calls * 1e9
+    return ns
 
 
 def run_dropin(p: Params, progress: Progress) -> List[CallRow]:
     rows: List[CallRow] = []
     for step, (name, stdlib_stmt, fastsig_stmt) in enumerate(CASES, 1):
         progress(f"drop-in {step}/{len(CASES)}: {name}")
-        stdlib_runs, fastsig_runs = Child(_time_row, stdlib_stmt, fastsig_stmt, p.calls,
-                                          p.repeat).result(60 + p.calls * p.repeat / 2000)
+        stdlib_runs: List[float] = []
+        fastsig_runs: List[float] = []
+        for run in range(p.repeat):
+            stdlib_ns, fastsig_ns = Child(_time_row, stdlib_stmt, fastsig_stmt, p.calls,
+                                          run % 2 == 1).result(60 + p.calls / 1000)
+            stdlib_runs.append(stdlib_ns)
+            fastsig_runs.append(fastsig_ns)
         stdlib_ns, fastsig_ns = median(stdlib_runs) or 0.0, median(fastsig_runs) or 0.0
         rows.append(CallRow(name=name, stdlib_ns=stdlib_ns, fastsig_ns=fastsig_ns,
                             ratio=fastsig_ns / stdlib_ns,
                             best_ratio=min(fastsig_runs) / min(stdlib_runs),
                             stdlib_runs=stdlib_runs, fastsig_runs=fastsig_runs))
     return rows
-

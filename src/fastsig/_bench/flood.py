@@ -2,7 +2,8 @@
 
 Each receiver runs in a child: it sets itself up, says ready, receives until
 the end marker (or idle_s with nothing), and returns a Tally. Paths that see
-values keep them; they are checked after the clock stops.
+values compare each batch with the values expected next while they receive
+(see _loop) and are counted after the clock stops.
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ import os
 import select
 import signal
 import time
-from array import array
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterable, List, Optional, Tuple, TypeVar
+from typing import Callable, Dict, List, Optional, Tuple, TypeVar, Union
 
 from .. import _core
 from .._listener import Listener
@@ -60,28 +60,43 @@ def _ready(fd: int) -> None:
         os.write(fd, b"r")
 
 
-def _loop(read: Callable[[], List[T]], ended: Callable[[List[T]], bool], n: int, ready: int,
+class _Kept:
+    """The values a receiver sees, each batch checked while the clock runs at
+    the cost of one list comparison: with what a lossless, in-order receiver
+    gets next (0..n-1, made before the clock starts). A batch that matches is
+    kept as its place in that list, one that differs (the end marker's, or
+    any loss, duplicate or reordering) as it is; checked() counts them all
+    after the clock stops."""
+
+    def __init__(self, n: int) -> None:
+        self.expected = list(range(n))
+        self.parts: List[Union[range, List[int]]] = []
+        self.count = 0
+
+    def keep(self, got: List[int]) -> bool:
+        """Keep a batch; whether it may hold the end marker (-1), which only
+        a batch that differs can."""
+        end = self.count + len(got)
+        matched = got == self.expected[self.count:end]
+        self.parts.append(range(self.count, end) if matched else got)
+        self.count = end
+        return not matched and -1 in got
+
+    def values(self) -> List[int]:
+        return [v for part in self.parts for v in part]
+
+
+def _loop(read: Callable[[], List[T]], n: int, ready: int,
           drain: Optional[Callable[[], List[T]]] = None,
-          values: Callable[[List[T]], Iterable[int]] = lambda batch: batch,  # type: ignore
+          values: Callable[[List[T]], List[int]] = lambda batch: batch,  # type: ignore
           ) -> Tuple[List[int], int, int, int]:
-    """read() -> a batch ([] after idle_s) until ended(batch): the values of
-    what arrived, when the loop began, the first arrival's and the end
-    marker's time (0 if it never came). The values are kept in an array
-    allocated before the clock starts: a list growing by n ints would fault
-    its memory in on the way, the bookkeeping's cost rather than the
-    receiver's, and a large share of it in a freshly forked child."""
-    kept = array("q", bytes(8 * (n + 2 * BATCH)))
-    count = 0
-
-    def keep(batch: List[T]) -> None:
-        nonlocal count
-        more = array("q", values(batch))
-        if count + len(more) <= len(kept):
-            kept[count:count + len(more)] = more
-        else:  # more than was sent: duplicates or foreign values
-            kept[count:] = more
-        count += len(more)
-
+    """read() -> a batch ([] after idle_s) until the end marker (value -1)
+    comes, then drain() until it has nothing: the values of what arrived (see
+    _Kept), when the loop began, the first arrival's and the end marker's
+    time (0 if it never came). The marker comes after every value the kernel
+    holds, but a ring's reader may have held values back (backpressure): those
+    follow it, and the drain takes them."""
+    kept = _Kept(n)
     _ready(ready)
     start_ns = time.monotonic_ns()
     first_ns = end_ns = 0
@@ -91,23 +106,22 @@ def _loop(read: Callable[[], List[T]], ended: Callable[[List[T]], bool], n: int,
             break
         if not first_ns:
             first_ns = time.monotonic_ns()
-        keep(batch)
-        if ended(batch):
+        if kept.keep(values(batch)):
             end_ns = time.monotonic_ns()
             break
     while drain is not None:
         more = drain()
         if not more:
             break
-        keep(more)
-    return kept[:count].tolist(), start_ns, first_ns, end_ns
+        kept.keep(values(more))
+    return kept.values(), start_ns, first_ns, end_ns
 
 
 def _value_loop(read: Callable[[], List[int]], n: int, ready: int,
                 drain: Optional[Callable[[], List[int]]] = None, start_ns: int = 0) -> Tally:
     """read() -> a batch of values ([] after idle_s); -1 is the end marker.
     start_ns: when receiving began, if before the loop (a handler unblocked)."""
-    values, loop_ns, first_ns, end_ns = _loop(read, lambda batch: -1 in batch, n, ready, drain)
+    values, loop_ns, first_ns, end_ns = _loop(read, n, ready, drain)
     tally = checked([v for v in values if v != -1], n, first_ns, end_ns)
     tally.start_ns = start_ns or loop_ns
     return tally
@@ -185,14 +199,74 @@ def recv_ring_records(n: int, p: Params, ready: int) -> Tally:
         _read_once(listener)
         start_ns = time.monotonic_ns()
         pthread_sigmask(_core.SIG_UNBLOCK, {SIG, END})  # blocked while prefilled
-        values, _, first_ns, end_ns = _loop(lambda: listener.wait(timeout=p.idle_s),
-                                            lambda batch: batch[-1].si_signo == END, n, ready,
+        values, _, first_ns, end_ns = _loop(lambda: listener.wait(timeout=p.idle_s), n, ready,
                                             drain=listener.drain,
-                                            values=lambda batch: map(_SI_VALUE, batch))
+                                            values=lambda batch: list(map(_SI_VALUE, batch)))
         dropped = listener.stats()[SIG].dropped
     tally = checked([v for v in values if v != -1], n, first_ns, end_ns)
     tally.dropped, tally.start_ns = dropped, start_ns
     return tally
+
+
+SUBSCRIBERS = 4
+
+
+def recv_ring_fanout(n: int, p: Params, ready: int) -> Tally:
+    """SUBSCRIBERS Listeners of the same signals, each of which gets every
+    delivery, read in turn by one thread (the reader of every ring, so that
+    backpressure holds for each): a round reads a batch from each, and blocks
+    on one only when none had any. A batch a round keeps the rings within a
+    batch of each other: a ring down to a quarter lets held-back signals in
+    for its thread, into the others too. Counted as one receiver that sees a
+    signal once all its Listeners have: the fewest values any saw, the losses
+    and disorder of all."""
+    listeners = [Listener([SIG, END], capacity=p.ring_capacity, batch=BATCH)
+                 for _ in range(SUBSCRIBERS)]
+    kept = [_Kept(n) for _ in listeners]
+    waiting = set(range(SUBSCRIBERS))  # those whose end marker has not come
+
+    def round_robin() -> bool:
+        got = False
+        for i, listener in enumerate(listeners):
+            batch = listener.drain_values()
+            if batch:
+                got = True
+                if kept[i].keep(batch):
+                    waiting.discard(i)
+        return got
+
+    try:
+        for listener in listeners:
+            _read_once(listener)
+        start_ns = time.monotonic_ns()
+        pthread_sigmask(_core.SIG_UNBLOCK, {SIG, END})  # blocked while prefilled
+        _ready(ready)
+        first_ns = end_ns = 0
+        while waiting:
+            if round_robin():
+                first_ns = first_ns or time.monotonic_ns()
+                continue
+            i = min(waiting)
+            batch = listeners[i].wait_values(timeout=p.idle_s)
+            if not batch:
+                break
+            first_ns = first_ns or time.monotonic_ns()
+            if kept[i].keep(batch):
+                waiting.discard(i)
+        if not waiting:
+            end_ns = time.monotonic_ns()
+        while round_robin():  # what held-back signals brought after the marker
+            pass
+        dropped = sum(listener.stats()[SIG].dropped for listener in listeners)
+    finally:
+        for listener in listeners:
+            listener.close()
+    tallies = [checked([v for v in k.values() if v != -1], n, first_ns, end_ns) for k in kept]
+    return Tally(received=min(t.received for t in tallies),
+                 unique=min(t.unique or 0 for t in tallies),
+                 out_of_order=sum(t.out_of_order or 0 for t in tallies),
+                 duplicates=sum(t.duplicates or 0 for t in tallies),
+                 first_ns=first_ns, end_ns=end_ns, dropped=dropped, start_ns=start_ns)
 
 
 def recv_waiter(n: int, p: Params, ready: int) -> Tally:
@@ -230,6 +304,8 @@ FLOOD: List[Contender[Receiver]] = available([
     Contender("ring", "fastsig Listener ring (wait_values)", "fastsig", recv_ring),
     Contender("ring-records", "fastsig Listener ring (wait, SigInfo records)", "fastsig",
               recv_ring_records),
+    Contender("ring-4", f"fastsig Listener ring, {SUBSCRIBERS} subscribers on one signal", "fastsig",
+              recv_ring_fanout),
     Contender("waiter", "fastsig Waiter.wait_values (sigwaitinfo_many)", "fastsig", recv_waiter),
     Contender("signalfd", "fastsig SignalFD.read_values", "fastsig", recv_signalfd,
               _core.HAVE_SIGNALFD),

@@ -15,7 +15,7 @@ import time
 from typing import Callable, List, Optional, Tuple
 
 from .. import _core
-from .._ops import Exchange, pthread_sigmask, sigqueue, sigtimedwait
+from .._ops import Exchange, pthread_sigmask, sigqueue, sigtimedwait, sigwaitinfo
 from .child import Child
 from .params import PING, PONG, Contender, Params, Progress, alternated, median, percentile, ratio
 from .rows import PingPongRow
@@ -82,19 +82,30 @@ def pp_classic(rounds: int, budget_s: float, idle_s: float) -> List[int]:
         return _clock(rounds, budget_s, one)
 
 
+def _stop_after(rounds: int, budget_s: float) -> None:
+    """A sigwaitinfo loop waits forever for a lost signal: SIGALRM's default
+    action ends the process after as long as the parent would wait for it,
+    should the parent not kill it first (see run_pingpong)."""
+    signal.alarm(int(30 + budget_s + rounds / 1000) + 1)
+
+
 def pp_stdlib(rounds: int, budget_s: float, idle_s: float) -> List[int]:
     signal.pthread_sigmask(signal.SIG_BLOCK, {PING, PONG})
     client = os.getpid()
+    _stop_after(rounds, budget_s)
 
     def serve() -> None:
-        while signal.sigtimedwait({PING}, idle_s) is not None:
+        _stop_after(rounds, budget_s)  # alarms are not inherited
+        while True:
+            signal.sigwaitinfo({PING})
             os.kill(client, PONG)
 
     with Child(serve) as server:
 
-        def one(i: int) -> Optional[int]:
+        def one(i: int) -> int:
             os.kill(server.pid, PING)
-            return i if signal.sigtimedwait({PONG}, idle_s) is not None else None
+            signal.sigwaitinfo({PONG})
+            return i
 
         return _clock(rounds, budget_s, one)
 
@@ -118,21 +129,23 @@ def pp_fastsig(rounds: int, budget_s: float, idle_s: float) -> List[int]:
 
 
 def pp_natural(rounds: int, budget_s: float, idle_s: float) -> List[int]:
-    """What a user writes without Exchange: fastsig.sigqueue, then a wait."""
+    """What a user writes without Exchange: fastsig.sigqueue, then
+    fastsig.sigwaitinfo, the stdlib loop's calls; the value goes there and
+    back, as with Exchange."""
     pthread_sigmask(_core.SIG_BLOCK, {PING, PONG})
     client = os.getpid()
+    _stop_after(rounds, budget_s)
 
     def serve() -> None:
-        info = sigtimedwait({PING}, idle_s)
-        while info is not None:
-            sigqueue(client, PONG, info.si_value)
-            info = sigtimedwait({PING}, idle_s)
+        _stop_after(rounds, budget_s)
+        while True:
+            sigqueue(client, PONG, sigwaitinfo({PING}).si_value)
 
     with Child(serve) as server:
 
-        def one(i: int) -> Optional[int]:
+        def one(i: int) -> int:
             sigqueue(server.pid, PING, i)
-            return i if sigtimedwait({PONG}, idle_s) is not None else None
+            return sigwaitinfo({PONG}).si_value
 
         return _clock(rounds, budget_s, one)
 
@@ -152,8 +165,8 @@ def pp_c(rounds: int, budget_s: float, idle_s: float) -> List[int]:
 PINGPONG: List[Contender[Design]] = [
     Contender("stdlib-classic", "stdlib classic: handlers + busy loop + kill(0, sig)", "stdlib",
               pp_classic),
-    Contender("stdlib-sigtimedwait", "stdlib os.kill + signal.sigtimedwait", "stdlib", pp_stdlib),
-    Contender("fastsig-natural", "fastsig.sigqueue + fastsig.sigtimedwait", "fastsig",
+    Contender("stdlib-sigwaitinfo", "stdlib os.kill + signal.sigwaitinfo", "stdlib", pp_stdlib),
+    Contender("fastsig-natural", "fastsig.sigqueue + fastsig.sigwaitinfo", "fastsig",
               pp_natural),
     Contender("fastsig-exchange", "fastsig Exchange (one C call per round trip)", "fastsig",
               pp_fastsig),
