@@ -643,13 +643,19 @@ static void previous_handler(int sig, siginfo_t *si, void *ctx)
         atomic_fetch_add(&chained, 1);
 }
 
-static void test_chain(void)
+/* previous_handler as sig_b's action: what a ring replaces, and gives back. */
+static void install_previous_handler(void)
 {
     struct sigaction prev;
     memset(&prev, 0, sizeof prev);
     prev.sa_sigaction = previous_handler;
     prev.sa_flags = SA_SIGINFO;
     sigaction(sig_b, &prev, NULL);
+}
+
+static void test_chain(void)
+{
+    install_previous_handler();
     fs_ring *ring = fs_ring_new(16);
     CHECK(fs_ring_attach(ring, sig_b, FS_CHAIN, FS_FLAGS_AUTO) == 0, "attach");
     for (int i = 0; i < 5; i++)
@@ -772,11 +778,7 @@ static void test_fan_out(void)
  * action back at once; a second, ordinary ring keeps recording. */
 static void test_oneshot(void)
 {
-    struct sigaction prev;
-    memset(&prev, 0, sizeof prev);
-    prev.sa_sigaction = previous_handler;
-    prev.sa_flags = SA_SIGINFO;
-    sigaction(sig_b, &prev, NULL);
+    install_previous_handler();
     atomic_store(&chained, 0);
     fs_ring *once = fs_ring_new(16), *always = fs_ring_new(16);
     CHECK(fs_ring_attach(once, sig_b, FS_ONESHOT, FS_FLAGS_AUTO) == 0, "attach oneshot");
