@@ -101,6 +101,7 @@ struct fs_ring {
     _Atomic uint64_t unfired;    /* of the oneshot ones, those not delivered yet */
     _Atomic uint32_t parked_any; /* bit n: standard signal n may be parked */
     _Atomic int32_t reader_tid;  /* the thread that read last */
+    _Atomic int64_t read_ns;     /* when it read last (releasable()) */
     _Atomic uint64_t delivered[FS_NSIG];
     _Atomic uint64_t dropped[FS_NSIG];
     _Atomic uint64_t read[FS_NSIG];
@@ -988,14 +989,18 @@ static int take_parked(fs_ring *ring, fs_info *out)
     return 0;
 }
 
-/* Of sigs, those that no other ring of theirs read on this thread would hold
- * back again at once (past half full): releasing one of those would let in a
- * single delivery, held again behind it, and that ring would drop the rest
- * of a flood while this one is drained. A thread reading several Listeners
- * of a signal is held back until it has drained each below half. */
+/* Of sigs, those that no other ring of theirs, read on this thread, would
+ * hold back again at once (past half full): releasing one of those would let
+ * in a single delivery, held again behind it, and that ring would drop the
+ * rest of a flood while this one is drained. So a thread reading several
+ * Listeners of a signal is held back until it has drained each below half,
+ * as long as it keeps reading them: a ring not read for FS_READ_RECENT_NS
+ * holds back no other (it drops what it has no room for, counted). */
+#define FS_READ_RECENT_NS 100000000
 static uint64_t releasable(const fs_ring *ring, uint64_t sigs)
 {
     int32_t me = reader_tid();
+    int64_t recent = fs_monotonic_ns() - FS_READ_RECENT_NS;
     uint64_t out = 0;
     for (int sig = 1; sig < FS_NSIG; sig++) {
         if (!(sigs & BIT(sig)))
@@ -1006,7 +1011,8 @@ static uint64_t releasable(const fs_ring *ring, uint64_t sigs)
         for (int i = 0; subs && i < subs->count && !held_by_another; i++) {
             const fs_ring *other = subs->rings[i];
             held_by_another = other != ring && atomic_load(&other->reader_tid) == me
-                              && fill_of(other) > other->mask / 2 && !atomic_load(&other->closing);
+                              && fill_of(other) > other->mask / 2 && !atomic_load(&other->closing)
+                              && atomic_load(&other->read_ns) > recent;
         }
         atomic_fetch_sub(&active[sig], 1);
         if (!held_by_another)
@@ -1022,6 +1028,7 @@ int fs_ring_drain(fs_ring *ring, fs_info *out, int max)
 {
     if (!atomic_load(&ring->closing))
         atomic_store(&ring->reader_tid, reader_tid());
+    atomic_store_explicit(&ring->read_ns, fs_monotonic_ns(), memory_order_relaxed);
     int n = 0;
     for (;;) {
         while (n < max && (take_parked(ring, &out[n]) || take(ring, &out[n])))

@@ -41,7 +41,8 @@ Rules worth knowing:
   that signal in the mask the thread returns to; later signals wait in the
   kernel's queue (sigqueue senders get EAGAIN, i.e. QueueFull) and the next
   drain() unblocks them once the ring is down to a quarter (and no other
-  Listener of the signal read on that thread is over half full). Deliveries on
+  Listener of the signal read on that thread within the last 100 ms is over
+  half full). Deliveries on
   other threads are never held back, so they can still fill the ring.
 * The handler is installed with SA_SIGINFO | SA_RESTART | SA_ONSTACK unless
   flags= says otherwise: slow syscalls elsewhere in the process are restarted

@@ -510,6 +510,38 @@ static void test_two_rings_on_reader_thread(void)
     fs_ring_free(rings[1]);
 }
 
+/* A ring this thread read once and then left alone holds back no other for
+ * long: the one still read gets every signal, the neglected one counts what
+ * it had no room for. */
+static void test_neglected_ring_on_reader_thread(void)
+{
+    fs_ring *kept = fs_ring_new(16), *neglected = fs_ring_new(16);
+    fs_info out[16];
+    CHECK(fs_ring_attach(kept, sig_a, 0, FS_FLAGS_AUTO) == 0
+          && fs_ring_attach(neglected, sig_a, 0, FS_FLAGS_AUTO) == 0, "attach");
+    fs_ring_drain(neglected, out, 16);
+    fs_ring_drain(kept, out, 16);
+    block(sig_a, SIG_BLOCK);
+    for (int i = 0; i < 100; i++)
+        queue_to_self(sig_a, i);
+    block(sig_a, SIG_UNBLOCK);
+    int got = 0;
+    time_t deadline = time(NULL) + 20;
+    while (got < 100 && time(NULL) < deadline) {
+        int n = fs_ring_drain(kept, out, 16);
+        got += n;
+        if (n == 0)
+            usleep(1000);
+    }
+    uint64_t delivered, dropped, taken;
+    fs_ring_counts(neglected, sig_a, &delivered, &dropped, &taken);
+    CHECK(got == 100 && delivered == 100 && dropped == 84,
+          "read %d of 100; the neglected ring: %llu delivered, %llu dropped", got,
+          (unsigned long long)delivered, (unsigned long long)dropped);
+    fs_ring_free(kept);
+    fs_ring_free(neglected);
+}
+
 /* ---- 3. full ring: exact drop counts, oldest kept ------------------------ */
 
 static void test_full_ring(void)
@@ -1037,6 +1069,7 @@ int main(void)
         run("taking what is pending", test_take);
         run("taking on the reader's thread", test_take_on_reader_thread);
         run("two rings read in turn on the reader's thread", test_two_rings_on_reader_thread);
+        run("a neglected ring on the reader's thread", test_neglected_ring_on_reader_thread);
         run("full ring", test_full_ring);
         run("full ring keeps standard signals", test_full_ring_keeps_standard_signals);
         run("wake-up", test_wakeup);
