@@ -116,6 +116,10 @@ class ListenerLife(RuleBasedStateMachine):
 
     def _closed(self, listener: fastsig.Listener) -> None:
         assert listener.closed
+        # Signals the second Listener holds back on this thread (past half
+        # full) wait in the kernel's queue, and when let in meet the Listeners
+        # open then: the second alone, if the first closed meanwhile.
+        held_by_sibling = self.sibling is not None
         if self.sibling is not None:
             # It outlived the first: it still hears what it listens to.
             for sig in self.sibling.signals:
@@ -127,7 +131,10 @@ class ListenerLife(RuleBasedStateMachine):
         assert not _pending_here(), "close() left a signal pending"
         stats = listener.stats()
         for sig in SIGS:
-            assert stats[sig].delivered == self.sent[sig], (sig, stats[sig], self.sent[sig])
+            if held_by_sibling:
+                assert stats[sig].delivered <= self.sent[sig], (sig, stats[sig], self.sent[sig])
+            else:
+                assert stats[sig].delivered == self.sent[sig], (sig, stats[sig], self.sent[sig])
             assert stats[sig].read == self.read[sig], (sig, stats[sig], self.read[sig])
             assert stats[sig].pending >= 0
         self.listener = None
