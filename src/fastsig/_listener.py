@@ -55,7 +55,8 @@ Rules worth knowing:
   (queued again to the closing thread with their values: its handler runs,
   or its default action happens). Signals still held back in the kernel's
   queue (see backpressure above) were never delivered to fastsig: after
-  close() they meet the restored action.
+  close() they meet what is installed when they are let in (the restored
+  action, or the other Listeners of the signal still open).
 * chain=True also does what the action that was installed before would have
   done: calls its handler (CPython's own, for example, so Ctrl-C still raises
   KeyboardInterrupt while recorded), or carries out the default action
