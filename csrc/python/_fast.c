@@ -691,30 +691,30 @@ static PyObject *wait_one(int which, PyObject *sigset, int64_t ns)
 
 #define WAIT_NOT_TAKEN(result) ((result) == NULL && !PyErr_Occurred())
 
-static PyObject *fast_sigwait(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+/* sigwait(sigset) and sigwaitinfo(sigset): one argument, no timeout. */
+static PyObject *wait_untimed(int which, PyObject *const *args, Py_ssize_t nargs,
                               PyObject *kwnames)
 {
     PyObject *result = NULL;
-    (void)self;
-
     if (kwnames == NULL && nargs == 1)
-        result = wait_one(C_SIGWAIT, args[0], -1);
+        result = wait_one(which, args[0], -1);
     if (WAIT_NOT_TAKEN(result))
-        return call_checked(C_SIGWAIT, args, nargs, kwnames);
+        return call_checked(which, args, nargs, kwnames);
     return result;
+}
+
+static PyObject *fast_sigwait(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                              PyObject *kwnames)
+{
+    (void)self;
+    return wait_untimed(C_SIGWAIT, args, nargs, kwnames);
 }
 
 static PyObject *fast_sigwaitinfo(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                                   PyObject *kwnames)
 {
-    PyObject *result = NULL;
     (void)self;
-
-    if (kwnames == NULL && nargs == 1)
-        result = wait_one(C_SIGWAITINFO, args[0], -1);
-    if (WAIT_NOT_TAKEN(result))
-        return call_checked(C_SIGWAITINFO, args, nargs, kwnames);
-    return result;
+    return wait_untimed(C_SIGWAITINFO, args, nargs, kwnames);
 }
 
 static PyObject *fast_sigtimedwait(PyObject *self, PyObject *const *args, Py_ssize_t nargs,

@@ -470,6 +470,21 @@ static void test_take_on_reader_thread(void)
     fs_ring_free(ring);
 }
 
+/* Both rings subscribe to sig_a and are read once by this thread, which then
+ * gets 100 values of sig_a, all pending at once: held back past half full. */
+static void flood_the_readers_thread(fs_ring *rings[2])
+{
+    fs_info out[16];
+    for (int r = 0; r < 2; r++) {
+        CHECK(fs_ring_attach(rings[r], sig_a, 0, FS_FLAGS_AUTO) == 0, "attach");
+        fs_ring_drain(rings[r], out, 16);
+    }
+    block(sig_a, SIG_BLOCK);
+    for (int i = 0; i < 100; i++)
+        queue_to_self(sig_a, i);
+    block(sig_a, SIG_UNBLOCK);
+}
+
 /* Two rings of one signal read by one thread, each drained to the end in
  * turn: neither drops, since draining one never lets in what the other,
  * still over half full, would only hold back again. */
@@ -477,14 +492,7 @@ static void test_two_rings_on_reader_thread(void)
 {
     fs_ring *rings[2] = {fs_ring_new(16), fs_ring_new(16)};
     fs_info out[16];
-    for (int r = 0; r < 2; r++) {
-        CHECK(fs_ring_attach(rings[r], sig_a, 0, FS_FLAGS_AUTO) == 0, "attach");
-        fs_ring_drain(rings[r], out, 16); /* this thread reads both */
-    }
-    block(sig_a, SIG_BLOCK);
-    for (int i = 0; i < 100; i++)
-        queue_to_self(sig_a, i);
-    block(sig_a, SIG_UNBLOCK);
+    flood_the_readers_thread(rings);
     int got[2] = {0, 0}, in_order = 1;
     for (int round = 0; round < 1000 && (got[0] < 100 || got[1] < 100); round++) {
         for (int r = 0; r < 2; r++) {
@@ -515,16 +523,10 @@ static void test_two_rings_on_reader_thread(void)
  * it had no room for. */
 static void test_neglected_ring_on_reader_thread(void)
 {
-    fs_ring *kept = fs_ring_new(16), *neglected = fs_ring_new(16);
+    fs_ring *rings[2] = {fs_ring_new(16), fs_ring_new(16)};
+    fs_ring *kept = rings[0], *neglected = rings[1];
     fs_info out[16];
-    CHECK(fs_ring_attach(kept, sig_a, 0, FS_FLAGS_AUTO) == 0
-          && fs_ring_attach(neglected, sig_a, 0, FS_FLAGS_AUTO) == 0, "attach");
-    fs_ring_drain(neglected, out, 16);
-    fs_ring_drain(kept, out, 16);
-    block(sig_a, SIG_BLOCK);
-    for (int i = 0; i < 100; i++)
-        queue_to_self(sig_a, i);
-    block(sig_a, SIG_UNBLOCK);
+    flood_the_readers_thread(rings);
     int got = 0;
     time_t deadline = time(NULL) + 20;
     while (got < 100 && time(NULL) < deadline) {
