@@ -198,12 +198,25 @@ def scaled(n: int) -> int:
     return max(1, int(n * _SCALE))
 
 
+def readable_by_anyone() -> bool:
+    """Whether another uid can still import what the tests need after the
+    switch: a checkout or venv under a private directory (mktemp -d makes
+    one) is not, and libraries import some modules only when first used."""
+    import hypothesis
+
+    for path in (ROOT, Path(hypothesis.__file__).parent, Path(fastsig.__file__).parent):
+        for directory in (path, *path.parents):
+            if not os.stat(directory).st_mode & 0o001:
+                return False
+    return True
+
+
 def isolate_sigpending() -> bool:
     """In a forked test child running as root: become a uid of its own, so the
     kernel charges signals queued to us to that uid's RLIMIT_SIGPENDING quota
     alone, not root's (which every other process sending signals as root would
     then hit as EAGAIN) nor that of a test run beside this one. True if it did."""
-    if os.geteuid() != 0:
+    if os.geteuid() != 0 or not readable_by_anyone():
         return False
     # A uid per process (from its pid), below 65536 so that a container's user
     # namespace maps it.
