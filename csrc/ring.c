@@ -920,9 +920,16 @@ int fs_redeliver(const fs_info *records, int n)
  * fileno() readable, or every event-loop turn would spin. */
 static void clear_wake(fs_ring *ring)
 {
+#ifdef FS_HAVE_EVENTFD_H
+    /* One read takes an eventfd's whole count: a second would only fail. */
+    uint64_t count;
+    ssize_t ignored = read(ring->wake_read_fd, &count, sizeof count);
+    (void)ignored;
+#else
     char buf[64];
     while (read(ring->wake_read_fd, buf, sizeof buf) > 0) {
     }
+#endif
 }
 
 static int take(fs_ring *ring, fs_info *out)
