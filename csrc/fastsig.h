@@ -101,6 +101,7 @@ int fs_handler_installed(int sig);
 void fs_release_held(uint64_t sigs);
 int fs_ring_drain(fs_ring *ring, fs_info *out, int max);
 int fs_ring_wait(fs_ring *ring, fs_info *out, int max, int64_t timeout_ns);
+int fs_ring_closing(const fs_ring *ring);
 void fs_ring_interrupt(fs_ring *ring);
 void fs_ring_shutdown(fs_ring *ring);
 void fs_ring_counts(const fs_ring *ring, int sig, uint64_t *delivered,
@@ -209,6 +210,9 @@ typedef struct fs_api {
     int (*exchange_once)(const fs_exchange *x, fs_info *out);
     int (*signalfd_read)(int fd, void *scratch, size_t scratch_len, fs_info *out);
     size_t (*signalfd_record_size)(void);
+    int (*ring_drain)(fs_ring *ring, fs_info *out, int max);
+    int (*ring_wait)(fs_ring *ring, fs_info *out, int max, int64_t timeout_ns);
+    int (*ring_closing)(const fs_ring *ring);
 } fs_api;
 
 int fs_tgsigqueue(int32_t tid, int sig, int64_t value);

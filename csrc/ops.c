@@ -473,6 +473,9 @@ static const fs_api api = {
     fs_exchange_once,
     fs_signalfd_read,
     fs_signalfd_record_size,
+    fs_ring_drain,
+    fs_ring_wait,
+    fs_ring_closing,
 };
 
 uintptr_t fs_api_address(void)

@@ -1086,6 +1086,12 @@ int fs_ring_wait(fs_ring *ring, fs_info *out, int max, int64_t timeout_ns)
     return fs_ring_drain(ring, out, max);
 }
 
+/* shutdown() ran: a wait that returned nothing will never return more. */
+int fs_ring_closing(const fs_ring *ring)
+{
+    return atomic_load(&ring->closing);
+}
+
 void fs_ring_counts(const fs_ring *ring, int sig, uint64_t *delivered,
                     uint64_t *dropped, uint64_t *read)
 {

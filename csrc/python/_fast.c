@@ -70,12 +70,12 @@ typedef PyObject *(*fastcall_kw)(PyObject *, PyObject *const *, Py_ssize_t, PyOb
 enum {
     C_SIGQUEUE, C_KILL, C_KILLPG, C_RAISE_SIGNAL, C_PTHREAD_KILL, C_PTHREAD_SIGQUEUE,
     C_PTHREAD_SIGMASK, C_SIGWAIT, C_SIGWAITINFO, C_SIGTIMEDWAIT, C_SIGWAITINFO_MANY,
-    C_STRSIGNAL, C_WAIT_INTO, C_SIGNALFD_READ, C_COUNT
+    C_STRSIGNAL, C_WAIT_INTO, C_SIGNALFD_READ, C_RING_READ, C_COUNT
 };
 static const char *const checked_names[C_COUNT] = {
     "sigqueue", "kill", "killpg", "raise_signal", "pthread_kill", "pthread_sigqueue",
     "pthread_sigmask", "sigwait", "sigwaitinfo", "sigtimedwait", "sigwaitinfo_many",
-    "strsignal", "wait_into", "signalfd_read",
+    "strsignal", "wait_into", "signalfd_read", "ring_read",
 };
 
 /* Written once by setup(), read-only afterwards (see the top of the file). */
@@ -805,6 +805,78 @@ static PyObject *fast_wait_into(PyObject *self, PyObject *const *args, Py_ssize_
     return call_checked(C_WAIT_INTO, args, nargs, kwnames);
 }
 
+/* A Listener's read of its ring: up to max records, waiting up to ns (-1:
+ * forever) with the GIL released unless ns is 0. Wakes without records
+ * (EINTR: our own handler, most often) run the Python handlers, then wait the
+ * time left (PEP 475). 0 once the ring is closing or the time is up, -1
+ * with an exception set. */
+static int ring_records(fs_ring *ring, fs_info *out, int max, int64_t ns)
+{
+    int64_t deadline = ns > 0 ? monotonic_ns() + ns : -1;
+
+    for (;;) {
+        int n, err = 0;
+        if (ns == 0)
+            return api->ring_drain(ring, out, max);
+        Py_BEGIN_ALLOW_THREADS
+        n = api->ring_wait(ring, out, max, ns);
+        if (n < 0)
+            err = errno;
+        Py_END_ALLOW_THREADS
+        if (n < 0) {
+            fail(raise_os_error, err, "poll");
+            return -1;
+        }
+        if (n > 0 || api->ring_closing(ring))
+            return n;
+        /* A handler that closes the Listener has taken its final counts:
+         * read nothing more after it. */
+        if (PyErr_CheckSignals() < 0 || api->ring_closing(ring))
+            return PyErr_Occurred() ? -1 : 0;
+        if (deadline >= 0) {
+            ns = deadline - monotonic_ns();
+            if (ns <= 0)
+                ns = 0;  /* one last look, as a drain */
+        }
+    }
+}
+
+/* ring_read(address, max, timeout, block, values_only): a Listener's read
+ * without an accept= policy, its ring held for the call by the caller. The
+ * first STACK_RECORDS land on the stack; a bigger batch, already there, is
+ * drained into a buffer of its own. */
+static PyObject *fast_ring_read(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                PyObject *kwnames)
+{
+    unsigned long address;
+    long long max;
+    int64_t ns = 0;
+    fs_info stack[STACK_RECORDS], *rest = NULL;
+    fs_ring *ring;
+    int n, more = 0, values_only;
+    PyObject *result = NULL;
+    (void)self;
+
+    if (kwnames != NULL || nargs != 5 || !ulong_in(args[0], &address) || address == 0
+        || !int_in(args[1], 1, max_batch, &max)
+        || (PyObject_IsTrue(args[3]) == 1 && !timeout_in(args[2], 1, &ns)))
+        return call_checked(C_RING_READ, args, nargs, kwnames);
+    ring = (fs_ring *)(uintptr_t)address;
+    values_only = PyObject_IsTrue(args[4]) == 1;
+    n = ring_records(ring, stack, max < STACK_RECORDS ? (int)max : STACK_RECORDS, ns);
+    if (n < 0)
+        return NULL;
+    if (n == STACK_RECORDS && max > STACK_RECORDS) {
+        rest = PyMem_Malloc((size_t)(max - n) * sizeof *rest);
+        if (rest == NULL)
+            return PyErr_NoMemory();
+        more = api->ring_drain(ring, rest, (int)max - n);
+    }
+    result = new_list(stack, n, rest, more, values_only);
+    PyMem_Free(rest);
+    return result;
+}
+
 /* One read() of up to max records from a signalfd, retried after EINTR
  * once the Python handlers ran. 0 when none is pending (non-blocking fd). */
 static int read_records(int fd, void *scratch, int max, fs_info *out)
@@ -1329,6 +1401,9 @@ static PyMethodDef fast_methods[] = {
     FAST(wait_into,
          "wait_into(address, mask, max, timeout, values_only)\n--\n\n"
          "Waiter's wait into its preallocated records."),
+    FAST(ring_read,
+         "ring_read(address, max, timeout, block, values_only)\n--\n\n"
+         "A Listener's read of its ring (fs_ring at address), with no accept= policy."),
     FAST(signalfd_read,
          "signalfd_read(fd, max, values_only)\n--\n\n"
          "One read() of up to max records from a signalfd."),

@@ -229,6 +229,7 @@ class Ring:
         if ptr == ffi.NULL:
             raise _fail("fs_ring_new")
         self._ptr: Any = ptr
+        self.address = int(ffi.cast("uintptr_t", ptr))  # for fastsig._fast.ring_read
         self.fd: int = lib.fs_ring_fd(ptr)
         self._counts = ffi.new("uint64_t[3]")
 

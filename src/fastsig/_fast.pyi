@@ -1,7 +1,7 @@
 # fastsig._fast, the per-call hot paths as CPython builtins (csrc/python/_fast.c).
 # Checked against the built module by `python -m mypy.stubtest fastsig._fast`.
 import signal
-from typing import Callable, Dict, List, Mapping, Optional, Set, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple, Union
 
 from typing_extensions import disjoint_base
 
@@ -39,6 +39,9 @@ def sigwaitinfo_many(sigset: SignalSet, max: int = 256, timeout: Optional[float]
 def wait_into(
     address: int, mask: int, max: int, timeout: Optional[float], values_only: bool
 ) -> Union[List[SigInfo], List[int]]: ...
+def ring_read(
+    address: int, max: int, timeout: Optional[float], block: bool, values_only: bool
+) -> List[Any]: ...
 def signalfd_read(fd: int, max: int, values_only: bool) -> Union[List[SigInfo], List[int]]: ...
 def records(address: int, n: int) -> List[SigInfo]: ...
 

@@ -92,10 +92,9 @@ from typing import (
     NamedTuple,
     Optional,
     Set,
-    TypeVar,
 )
 
-from . import _args, _core
+from . import _args, _core, _fast
 from ._errors import QueueFull, SignalBusy
 from ._eventloop import Future, Loop, running_loop
 from ._names import SignalSet, catchable_list, signame, valid_signals
@@ -104,7 +103,6 @@ from ._siginfo import SigInfo, from_batch
 from ._trust import SenderPolicy
 
 log = logging.getLogger("fastsig")
-T = TypeVar("T")
 
 DEFAULT_CAPACITY = 1 << 16
 MAX_CAPACITY = 1 << 22  # 4 Mi records, ~330 MiB: beyond that, read faster
@@ -172,10 +170,13 @@ class Listener:
         self._signals: FrozenSet[int] = frozenset()
         self._mask = 0
         self._local = threading.local()
-        self._cond = threading.Condition()
+        # Reentrant: close() may run in a signal handler inside a read, and
+        # taken as _lock directly, which costs a read no Python-level call.
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
         # Who still uses the ring, which close() frees only once nobody does:
         # reads in progress per thread, and async waiters per event loop.
-        self._users: Counter[int] = collections.Counter()
+        self._users: Dict[int, int] = {}
         self._loops: Dict[Loop, Set[Future]] = {}
         self._final: Dict[int, Stats] = {}
         self._pending: Deque[SigInfo] = collections.deque()
@@ -266,56 +267,57 @@ class Listener:
 
     def drain(self, max: Optional[int] = None) -> List[SigInfo]:
         """Every record ready now, up to max; never blocks."""
-        return self._read(max, None, False, self._records)
+        return self._read(max, None, False, False)
 
     def drain_values(self, max: Optional[int] = None) -> List[int]:
         """Like drain(), returning only each record's si_value."""
-        return self._read(max, None, False, self._values)
+        return self._read(max, None, False, True)
 
     def wait(self, timeout: Optional[float] = None, max: Optional[int] = None) -> List[SigInfo]:
         """Block (GIL released) until records arrive, up to max; [] on timeout
         or when the Listener is closed meanwhile."""
-        return self._read(max, timeout, True, self._records)
+        return self._read(max, timeout, True, False)
 
     def wait_values(self, timeout: Optional[float] = None, max: Optional[int] = None) -> List[int]:
         """Like wait(), returning only each record's si_value."""
-        return self._read(max, timeout, True, self._values)
+        return self._read(max, timeout, True, True)
 
     def _read(self, max: Optional[int], timeout: Optional[float], block: bool,
-              accepted: Callable[[_core.Batch, int], List[T]]) -> List[T]:
-        batch, limit = self._batch(max)
-        deadline = _args.deadline(_args.timeout_ns(timeout)) if block else None
+              values: bool) -> List[Any]:
+        limit = self._batch_size if max is None else _args.batch_size(max)
         ring = self._acquire()
         try:
-            # A wait interrupted by a signal (EINTR) returns 0: looping back
-            # through Python runs CPython's handlers, then waits the time left
-            # (PEP 475). All records rejected by the policy: read on.
-            while True:
-                left = _args.remaining(deadline)
-                n = ring.wait(batch, limit, left) if block else ring.drain(batch, limit)
-                out = accepted(batch, n)
-                ran_out = left == 0 if block else n < limit  # timed out / ran dry
-                if out or ran_out or self._closing:
-                    return out
+            if self._policy is None:  # one C call reads, waits, builds the list
+                return _fast.ring_read(ring.address, limit, timeout, block, values)
+            return self._read_accepted(ring, limit, timeout, block, values)
         finally:
             self._release()
 
-    def _records(self, batch: _core.Batch, n: int) -> List[SigInfo]:
+    def _read_accepted(self, ring: _core.Ring, limit: int, timeout: Optional[float], block: bool,
+                       values: bool) -> List[Any]:
+        """_read() with an accept= policy: records are built, then filtered."""
+        batch, limit = self._batch(limit)
+        deadline = _args.deadline(_args.timeout_ns(timeout)) if block else None
+        # A wait interrupted by a signal (EINTR) returns 0: looping back
+        # through Python runs CPython's handlers, then waits the time left
+        # (PEP 475). All records rejected by the policy: read on.
+        while True:
+            left = _args.remaining(deadline)
+            n = ring.wait(batch, limit, left) if block else ring.drain(batch, limit)
+            out = self._accepted(batch, n)
+            ran_out = left == 0 if block else n < limit  # timed out / ran dry
+            if out or ran_out or self._closing:
+                return [info.si_value for info in out] if values else out
+
+    def _accepted(self, batch: _core.Batch, n: int) -> List[SigInfo]:
         """The first n records, without those the accept= policy refuses."""
-        records = from_batch(batch, n)
-        if self._policy is None:
-            return records
-        accepted, rejected = self._policy.filter(records)
+        assert self._policy is not None
+        accepted, rejected = self._policy.filter(from_batch(batch, n))
         if rejected:
             with self._cond:
                 for info in rejected:
                     self._rejected[info.si_signo] += 1
         return accepted
-
-    def _values(self, batch: _core.Batch, n: int) -> List[int]:
-        if self._policy is None:
-            return batch.values(n)
-        return [info.si_value for info in self._records(batch, n)]
 
     def __iter__(self) -> Iterator[SigInfo]:
         """Every record, blocking between batches, until the Listener closes."""
@@ -503,8 +505,8 @@ class Listener:
         # Count this thread in before looking at the ring: a signal handler
         # that closes the Listener between the two then leaves the ring to us.
         me = threading.get_ident()
-        with self._cond:
-            self._users[me] += 1
+        with self._lock:
+            self._users[me] = self._users.get(me, 0) + 1
             ring = self._ring
             if ring is None or self._closing:
                 self._leave(me)
@@ -513,17 +515,19 @@ class Listener:
             return ring
 
     def _release(self) -> None:
-        with self._cond:
+        with self._lock:
             self._leave(threading.get_ident())
 
     def _leave(self, me: int) -> None:
         """Under _cond: one read of thread `me` is over."""
-        self._users[me] -= 1
-        if self._users[me] <= 0:
+        left = self._users[me] - 1
+        if left:
+            self._users[me] = left
+        else:
             del self._users[me]
-        if self._closing:  # only close() waits on _cond
+        if self._closing:  # only close() waits on _cond, and only it detaches
             self._cond.notify_all()
-        self._free_if_unused()
+            self._free_if_unused()
 
     def _free_if_unused(self) -> None:
         """Under _cond: free a detached ring once no read or waiter uses it."""
@@ -535,7 +539,8 @@ class Listener:
 
     def _after_fork_in_child(self) -> None:
         # The threads that were reading or holding _cond do not exist here.
-        self._cond = threading.Condition()
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
         self._users.clear()
         self._loops.clear()
 

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from array import array
-from typing import Callable, Iterable, Iterator, List, Optional, Set, Union
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Set, Union
 
 from . import _args, _core, _fast
 from ._errors import QueueFull, os_error, send_error
@@ -457,6 +457,17 @@ class SignalFD(_fast.SignalFDCore):
         return f"<SignalFD {state}>"
 
 
+def _ring_read_checked(address: int, max: int, timeout: Optional[float], block: bool,
+                       values_only: bool) -> List[Any]:
+    """A Listener's read with a timeout of an unusual type: checked, then read
+    by the C path with the timeout as a float."""
+    ns = _args.timeout_ns(timeout) if block else 0
+    if not address:
+        raise ValueError("ring_read: no ring")
+    return _fast.ring_read(address, _args.batch_size(max), None if ns < 0 else ns / 1e9, block,
+                           values_only)
+
+
 def _signalfd_read_checked(fd: int, max: int, values_only: bool) -> Union[List[SigInfo], List[int]]:
     """SignalFD.read() with an unusual max: checked, then read by the C path."""
     return _fast.signalfd_read(fd, _args.batch_size(max), values_only)
@@ -495,7 +506,7 @@ _fast.setup(
         "sigwait": _sigwait_checked, "sigwaitinfo": _sigwaitinfo_checked,
         "sigtimedwait": _sigtimedwait_checked, "sigwaitinfo_many": _sigwaitinfo_many_checked,
         "strsignal": _strsignal_checked, "wait_into": _wait_into_checked,
-        "signalfd_read": _signalfd_read_checked,
+        "signalfd_read": _signalfd_read_checked, "ring_read": _ring_read_checked,
     },
     _raise_os_error,
     _raise_send_error,
