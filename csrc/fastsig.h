@@ -94,7 +94,7 @@ typedef struct fs_ring fs_ring;
 enum { FS_CHAIN = 1, FS_ONESHOT = 2, FS_FLAGS_AUTO = -1 };
 fs_ring *fs_ring_new(uint32_t capacity);
 void fs_ring_free(fs_ring *ring);
-int fs_ring_fd(const fs_ring *ring);
+int fs_ring_fd(fs_ring *ring);
 int fs_ring_attach(fs_ring *ring, int sig, int options, int sa_flags);
 int fs_ring_detach(fs_ring *ring, int sig);
 int fs_handler_installed(int sig);

@@ -94,6 +94,7 @@ struct fs_ring {
     _Atomic uint64_t tail;       /* next slot producers claim */
     _Atomic uint64_t head;       /* next slot readers take */
     _Atomic int armed;           /* a reader may be asleep: wake it */
+    _Atomic int polled;          /* fs_ring_fd() ran: someone may poll the fd */
     _Atomic int closing;         /* fs_ring_shutdown() ran: hold nothing back */
     _Atomic uint64_t attached;   /* mask of signals routed here */
     _Atomic uint64_t chain;      /* of those, the ones passed on to the previous action too */
@@ -190,7 +191,7 @@ static void write_wake_fd(fs_ring *ring)
 static void wake(fs_ring *ring)
 {
     /* Store first, then wake (the caller published already). The fence pairs
-     * with the one in fs_ring_drain(): either we see armed, or the reader sees
+     * with the one in drain(): either we see armed, or the reader sees
      * the slot. */
     atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load_explicit(&ring->armed, memory_order_relaxed)
@@ -676,11 +677,6 @@ void fs_ring_free(fs_ring *ring)
     free(ring);
 }
 
-int fs_ring_fd(const fs_ring *ring)
-{
-    return ring->wake_read_fd;
-}
-
 /* ---- attaching signals -------------------------------------------------- */
 
 int fs_handler_installed(int sig)
@@ -932,6 +928,22 @@ static void clear_wake(fs_ring *ring)
 #endif
 }
 
+/* Whoever asks for the fd may poll it: from now on every drain that runs dry
+ * arms the wake-up (see drain()). The last drain may have run dry without
+ * arming, so the first time the fd is armed here as a drain would, and made
+ * readable at once if the ring holds a record. */
+int fs_ring_fd(fs_ring *ring)
+{
+    if (!atomic_exchange(&ring->polled, 1)) {
+        clear_wake(ring);
+        atomic_store(&ring->armed, 1);
+        atomic_thread_fence(memory_order_seq_cst);
+        if (fill_of(ring) > 0 || atomic_load(&ring->parked_any))
+            wake(ring);
+    }
+    return ring->wake_read_fd;
+}
+
 static int take(fs_ring *ring, fs_info *out)
 {
     uint64_t pos = atomic_load_explicit(&ring->head, memory_order_relaxed);
@@ -1028,10 +1040,13 @@ static uint64_t releasable(const fs_ring *ring, uint64_t sigs)
     return out;
 }
 
-/* Take up to max records. When the ring runs dry, clear the wake fd and arm
- * the wake-up so the next producer writes it: a reader that keeps up costs
- * producers nothing, a sleeping reader is woken exactly once. */
-int fs_ring_drain(fs_ring *ring, fs_info *out, int max)
+/* Take up to max records. When the ring runs dry and arm is set, clear the
+ * wake fd and arm the wake-up so the next producer writes it: a sleeping
+ * reader is woken exactly once. Arming is for readers about to sleep, and for
+ * every drain once the fd is out (an event loop polls it after a drain): a
+ * reader that keeps up, and never sleeps, costs producers no write and itself
+ * no read of the fd. */
+static int drain(fs_ring *ring, fs_info *out, int max, int arm)
 {
     if (!atomic_load(&ring->closing))
         atomic_store(&ring->reader_tid, reader_tid());
@@ -1048,10 +1063,12 @@ int fs_ring_drain(fs_ring *ring, fs_info *out, int max)
             return n;
         /* Clear before arming: a producer writes only once armed, and the
          * re-check below sees any record published (or parked) before we
-         * armed. */
-        clear_wake(ring);
-        atomic_store(&ring->armed, 1);
-        atomic_thread_fence(memory_order_seq_cst);
+         * armed, or let in by the release above. */
+        if (arm) {
+            clear_wake(ring);
+            atomic_store(&ring->armed, 1);
+            atomic_thread_fence(memory_order_seq_cst);
+        }
         uint64_t pos = atomic_load(&ring->head);
         if (atomic_load_explicit(&ring->slots[pos & ring->mask].seq,
                                  memory_order_acquire) == pos + 1)
@@ -1062,9 +1079,16 @@ int fs_ring_drain(fs_ring *ring, fs_info *out, int max)
     }
 }
 
+int fs_ring_drain(fs_ring *ring, fs_info *out, int max)
+{
+    return drain(ring, out, max, atomic_load(&ring->polled));
+}
+
 int fs_ring_wait(fs_ring *ring, fs_info *out, int max, int64_t timeout_ns)
 {
     int n = fs_ring_drain(ring, out, max);
+    if (n == 0 && !atomic_load(&ring->closing))
+        n = drain(ring, out, max, 1);  /* about to sleep: arm, and look again */
     if (n > 0 || atomic_load(&ring->closing))
         return n;
     struct pollfd pfd = {ring->wake_read_fd, POLLIN, 0};

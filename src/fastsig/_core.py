@@ -230,8 +230,12 @@ class Ring:
             raise _fail("fs_ring_new")
         self._ptr: Any = ptr
         self.address = int(ffi.cast("uintptr_t", ptr))  # for fastsig._fast.ring_read
-        self.fd: int = lib.fs_ring_fd(ptr)
         self._counts = ffi.new("uint64_t[3]")
+
+    @property
+    def fd(self) -> int:
+        """The wake-up fd, to poll: from now on every drain that runs dry arms it."""
+        return int(lib.fs_ring_fd(self._ptr))
 
     def attach(self, sig: int, options: int, sa_flags: int) -> None:
         if lib.fs_ring_attach(self._ptr, sig, options, sa_flags) < 0:

@@ -196,9 +196,11 @@ int __wrap_clock_gettime(clockid_t clock, struct timespec *ts)
 }
 
 static fs_ring *drain_before_wake;     /* run the reader inside the next wake */
+static _Atomic int writes;             /* write() calls so far */
 
 ssize_t __wrap_write(int fd, const void *buf, size_t n)
 {
+    atomic_fetch_add(&writes, 1);
     fs_ring *ring = drain_before_wake;
     if (ring && fd == fs_ring_fd(ring)) {
         drain_before_wake = NULL;
@@ -604,8 +606,21 @@ static void test_wakeup(void)
     fs_ring *ring = fs_ring_new(16);
     CHECK(fs_ring_attach(ring, sig_a, 0, FS_FLAGS_AUTO) == 0, "attach");
     fs_info out[16];
-    CHECK(fs_ring_drain(ring, out, 16) == 0, "wake: empty"); /* arms the wake-up */
+    /* Nobody asked for the fd, and no reader sleeps: a record costs no write. */
+    CHECK(fs_ring_drain(ring, out, 16) == 0, "wake: empty");
+    atomic_store(&writes, 0);
+    queue_here(sig_a, 1, 1, 0);
+    CHECK(atomic_load(&writes) == 0, "wake: written with nobody to wake");
+    CHECK(fs_ring_drain(ring, out, 16) == 1, "wake: record, unpolled");
+
+    /* Given out with a record in the ring (the last drain did not arm): the
+     * fd is readable at once. */
+    queue_here(sig_a, 1, 1, 0);
     struct pollfd pfd = {fs_ring_fd(ring), POLLIN, 0};
+    CHECK(poll(&pfd, 1, 0) == 1, "wake: a record before the fd went out, no wake-up");
+    /* Once the fd is out, a drain that runs dry arms it. */
+    CHECK(fs_ring_drain(ring, out, 16) == 1, "wake: record, polled");
+    CHECK(fs_ring_drain(ring, out, 16) == 0, "wake: empty"); /* arms the wake-up */
     CHECK(poll(&pfd, 1, 0) == 0, "wake: readable while empty");
 
     queue_here(sig_a, 1, 1, 0);
