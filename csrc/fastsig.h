@@ -102,6 +102,15 @@ void fs_release_held(uint64_t sigs);
 int fs_ring_drain(fs_ring *ring, fs_info *out, int max);
 int fs_ring_wait(fs_ring *ring, fs_info *out, int max, int64_t timeout_ns);
 int fs_ring_closing(const fs_ring *ring);
+/* A read in progress, counted in from fs_ring_enter() to fs_ring_leave() on
+ * one thread, so that close() can wait for the reads of other threads alone. */
+typedef struct fs_reading {
+    fs_ring *ring;
+    struct fs_reading *next;
+} fs_reading;
+int fs_ring_enter(fs_ring *ring, fs_reading *reading);
+void fs_ring_leave(fs_reading *reading);
+int fs_ring_readers_elsewhere(const fs_ring *ring);
 void fs_ring_interrupt(fs_ring *ring);
 void fs_ring_shutdown(fs_ring *ring);
 void fs_ring_counts(const fs_ring *ring, int sig, uint64_t *delivered,
@@ -213,6 +222,8 @@ typedef struct fs_api {
     int (*ring_drain)(fs_ring *ring, fs_info *out, int max);
     int (*ring_wait)(fs_ring *ring, fs_info *out, int max, int64_t timeout_ns);
     int (*ring_closing)(const fs_ring *ring);
+    int (*ring_enter)(fs_ring *ring, fs_reading *reading);
+    void (*ring_leave)(fs_reading *reading);
 } fs_api;
 
 int fs_tgsigqueue(int32_t tid, int sig, int64_t value);

@@ -476,6 +476,8 @@ static const fs_api api = {
     fs_ring_drain,
     fs_ring_wait,
     fs_ring_closing,
+    fs_ring_enter,
+    fs_ring_leave,
 };
 
 uintptr_t fs_api_address(void)

@@ -95,6 +95,7 @@ struct fs_ring {
     _Atomic uint64_t head;       /* next slot readers take */
     _Atomic int armed;           /* a reader may be asleep: wake it */
     _Atomic int polled;          /* fs_ring_fd() ran: someone may poll the fd */
+    _Atomic int readers;         /* reads in progress (fs_ring_enter) */
     _Atomic int closing;         /* fs_ring_shutdown() ran: hold nothing back */
     _Atomic uint64_t attached;   /* mask of signals routed here */
     _Atomic uint64_t chain;      /* of those, the ones passed on to the previous action too */
@@ -553,6 +554,50 @@ static int32_t reader_tid(void)
     if (!this_thread_tid)
         this_thread_tid = FS_GETTID();
     return this_thread_tid;
+}
+
+/* This thread's reads in progress, innermost first: a read may run inside
+ * another, in a signal handler (Python's) that the outer read let run. */
+static __thread fs_reading *reading_here;
+
+static int reads_here(const fs_ring *ring)
+{
+    int n = 0;
+    for (const fs_reading *r = reading_here; r; r = r->next)
+        n += r->ring == ring;
+    return n;
+}
+
+/* Count a read in, unless the ring is closing (-1): close() waits for the
+ * reads of other threads to leave, which lets in what their threads held back
+ * while the handler is still there to record it. */
+int fs_ring_enter(fs_ring *ring, fs_reading *reading)
+{
+    atomic_fetch_add(&ring->readers, 1);
+    if (atomic_load(&ring->closing)) {
+        atomic_fetch_sub(&ring->readers, 1);
+        return -1;
+    }
+    reading->ring = ring;
+    reading->next = reading_here;
+    reading_here = reading;
+    return 0;
+}
+
+void fs_ring_leave(fs_reading *reading)
+{
+    fs_reading **link = &reading_here;
+    while (*link && *link != reading)
+        link = &(*link)->next;
+    if (*link)
+        *link = reading->next;
+    atomic_fetch_sub(&reading->ring->readers, 1);
+}
+
+/* Reads in progress on other threads than the caller's. */
+int fs_ring_readers_elsewhere(const fs_ring *ring)
+{
+    return atomic_load(&ring->readers) - reads_here(ring);
 }
 
 /* Unblock what throttle() blocked in this thread, for the signals in sigs.
@@ -1190,6 +1235,8 @@ static void after_fork_child(void)
                 close(fds[1]);
         }
     }
+    for (fs_ring *ring = all_rings; ring; ring = ring->next)
+        atomic_store(&ring->readers, reads_here(ring));  /* the others' threads are gone */
     this_thread_tid = 0;
     pthread_mutex_unlock(&rings_lock);
     pthread_mutex_unlock(&actions_lock);

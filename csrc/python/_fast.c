@@ -841,10 +841,10 @@ static int ring_records(fs_ring *ring, fs_info *out, int max, int64_t ns)
     }
 }
 
-/* ring_read(address, max, timeout, block, values_only): a Listener's read
- * without an accept= policy, its ring held for the call by the caller. The
- * first STACK_RECORDS land on the stack; a bigger batch, already there, is
- * drained into a buffer of its own. */
+/* ring_read(address, max, timeout, block, values_only): a Listener's read,
+ * counted in for close() (fs_ring_enter), of a ring the caller holds a
+ * reference to; [] if it is closing. The first STACK_RECORDS land on the
+ * stack; a bigger batch, already there, is drained into a buffer of its own. */
 static PyObject *fast_ring_read(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                                 PyObject *kwnames)
 {
@@ -853,6 +853,7 @@ static PyObject *fast_ring_read(PyObject *self, PyObject *const *args, Py_ssize_
     int64_t ns = 0;
     fs_info stack[STACK_RECORDS], *rest = NULL;
     fs_ring *ring;
+    fs_reading reading;
     int n, more = 0, values_only;
     PyObject *result = NULL;
     (void)self;
@@ -863,16 +864,16 @@ static PyObject *fast_ring_read(PyObject *self, PyObject *const *args, Py_ssize_
         return call_checked(C_RING_READ, args, nargs, kwnames);
     ring = (fs_ring *)(uintptr_t)address;
     values_only = PyObject_IsTrue(args[4]) == 1;
+    if (api->ring_enter(ring, &reading) < 0)
+        return PyList_New(0);
     n = ring_records(ring, stack, max < STACK_RECORDS ? (int)max : STACK_RECORDS, ns);
-    if (n < 0)
-        return NULL;
-    if (n == STACK_RECORDS && max > STACK_RECORDS) {
-        rest = PyMem_Malloc((size_t)(max - n) * sizeof *rest);
-        if (rest == NULL)
-            return PyErr_NoMemory();
+    /* No memory for more: the rest stays in the ring for the next read. */
+    if (n == STACK_RECORDS && max > STACK_RECORDS
+        && (rest = PyMem_Malloc((size_t)(max - n) * sizeof *rest)) != NULL)
         more = api->ring_drain(ring, rest, (int)max - n);
-    }
-    result = new_list(stack, n, rest, more, values_only);
+    api->ring_leave(&reading);
+    if (n >= 0)
+        result = new_list(stack, n, rest, more, values_only);
     PyMem_Free(rest);
     return result;
 }

@@ -8,10 +8,11 @@ the modules above it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 from array import array
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from ._errors import os_error, send_error
 from ._fastsig import ffi, lib
@@ -222,7 +223,9 @@ def signalfd(fd: int, mask: int, nonblock: bool) -> int:
 # ---- the ring --------------------------------------------------------------
 
 class Ring:
-    """Owns one C ring. free() detaches its signals and releases the memory."""
+    """Owns one C ring, freed with the object (or by free()): a read holds the
+    Ring while it uses the memory, so a close() in another thread, which
+    drops its own reference, never frees it under the read."""
 
     def __init__(self, capacity: int) -> None:
         ptr = lib.fs_ring_new(capacity)
@@ -265,10 +268,31 @@ class Ring:
         lib.fs_ring_counts(self._ptr, sig, c, c + 1, c + 2)
         return int(c[0]), int(c[1]), int(c[2])
 
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[bool]:
+        """Count a read in for close() (False: closing, not counted)."""
+        reading = ffi.new("fs_reading *")
+        if lib.fs_ring_enter(self._ptr, reading) < 0:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            lib.fs_ring_leave(reading)
+
+    def readers_elsewhere(self) -> int:
+        """Reads in progress on other threads than the caller's."""
+        return int(lib.fs_ring_readers_elsewhere(self._ptr))
+
     def free(self) -> None:
+        """Detach every signal and release the memory and the fd, now."""
         if self._ptr is not None:
             lib.fs_ring_free(self._ptr)
             self._ptr = None
+
+    def __del__(self) -> None:
+        if getattr(self, "_ptr", None) is not None:  # __init__ may have failed
+            self.free()
 
 
 def redeliver(batch: Batch, n: int) -> int:

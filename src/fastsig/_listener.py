@@ -170,13 +170,11 @@ class Listener:
         self._signals: FrozenSet[int] = frozenset()
         self._mask = 0
         self._local = threading.local()
-        # Reentrant: close() may run in a signal handler inside a read, and
-        # taken as _lock directly, which costs a read no Python-level call.
-        self._lock = threading.RLock()
-        self._cond = threading.Condition(self._lock)
-        # Who still uses the ring, which close() frees only once nobody does:
-        # reads in progress per thread, and async waiters per event loop.
-        self._users: Dict[int, int] = {}
+        self._cond = threading.Condition()
+        # Event loops with waiters (wait_async), which have the ring's fd
+        # registered: the ring is dropped only once none has. Reads in
+        # progress are counted in C (the ring's readers), and each holds the
+        # ring itself while it reads.
         self._loops: Dict[Loop, Set[Future]] = {}
         self._final: Dict[int, Stats] = {}
         self._pending: Deque[SigInfo] = collections.deque()
@@ -285,13 +283,23 @@ class Listener:
     def _read(self, max: Optional[int], timeout: Optional[float], block: bool,
               values: bool) -> List[Any]:
         limit = self._batch_size if max is None else _args.batch_size(max)
-        ring = self._acquire()
+        ring = self._ring  # held: its memory stays while this read uses it
+        if ring is None or self._closing:
+            self._release_held()
+            raise ValueError("operation on a closed Listener")
         try:
             if self._policy is None:  # one C call reads, waits, builds the list
                 return _fast.ring_read(ring.address, limit, timeout, block, values)
-            return self._read_accepted(ring, limit, timeout, block, values)
+            with ring.reading() as entered:
+                return self._read_accepted(ring, limit, timeout, block, values) if entered else []
         finally:
-            self._release()
+            self._left()
+
+    def _left(self) -> None:
+        """A read is over: a close() may be waiting for it to leave."""
+        if self._closing:
+            with self._cond:
+                self._cond.notify_all()
 
     def _read_accepted(self, ring: _core.Ring, limit: int, timeout: Optional[float], block: bool,
                        values: bool) -> List[Any]:
@@ -447,8 +455,7 @@ class Listener:
                 self._closing = True
                 ring.shutdown()
                 self._wake_async_waiters()
-            me = threading.get_ident()
-            while any(tid != me for tid in self._users):
+            while ring.readers_elsewhere():
                 ring.interrupt()
                 self._cond.wait(0.01)
             sent = lost = 0
@@ -501,47 +508,16 @@ class Listener:
             batch = self._local.batch = _core.Batch(limit if limit > self._batch_size else self._batch_size)
         return batch, limit
 
-    def _acquire(self) -> _core.Ring:
-        # Count this thread in before looking at the ring: a signal handler
-        # that closes the Listener between the two then leaves the ring to us.
-        me = threading.get_ident()
-        with self._lock:
-            self._users[me] = self._users.get(me, 0) + 1
-            ring = self._ring
-            if ring is None or self._closing:
-                self._leave(me)
-                self._release_held()
-                raise ValueError("operation on a closed Listener")
-            return ring
-
-    def _release(self) -> None:
-        with self._lock:
-            self._leave(threading.get_ident())
-
-    def _leave(self, me: int) -> None:
-        """Under _cond: one read of thread `me` is over."""
-        left = self._users[me] - 1
-        if left:
-            self._users[me] = left
-        else:
-            del self._users[me]
-        if self._closing:  # only close() waits on _cond, and only it detaches
-            self._cond.notify_all()
-            self._free_if_unused()
-
     def _free_if_unused(self) -> None:
-        """Under _cond: free a detached ring once no read or waiter uses it."""
-        ring = self._ring
-        if ring is None or not self._detached or self._users or self._loops:
-            return
-        self._ring = None
-        ring.free()
+        """Under _cond: let a detached ring go once no event loop polls its
+        fd; it is freed with the last reference (a read still running in
+        this thread, which close() interrupted, holds one)."""
+        if self._detached and not self._loops:
+            self._ring = None
 
     def _after_fork_in_child(self) -> None:
         # The threads that were reading or holding _cond do not exist here.
-        self._lock = threading.RLock()
-        self._cond = threading.Condition(self._lock)
-        self._users.clear()
+        self._cond = threading.Condition()
         self._loops.clear()
 
 

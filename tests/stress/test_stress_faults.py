@@ -274,7 +274,7 @@ def test_wake_fd_closed_while_a_reader_blocks_close_does_not_hang() -> None:
 
     thread = threading.Thread(target=reader, daemon=True)
     thread.start()
-    while not listener._users:  # inside the ring's wait
+    while not listener._ring.readers_elsewhere():  # inside the ring's wait
         threading.Event().wait(0.01)
     threading.Event().wait(0.1)  # and asleep in poll()
     os.close(listener.fileno())
