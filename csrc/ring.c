@@ -20,14 +20,15 @@
  *
  * Taking what is pending: every delivery costs the kernel a signal frame and
  * a sigreturn, far more than the record. So the handler, after recording its
- * own delivery, takes the further pending signals of its group (the signals
- * of every ring subscribed to it) with rt_sigtimedwait and a zero timeout,
- * recording each in its own subscribers, while they have room, at most
- * FS_TAKE_MAX per entry; the kernel delivers the rest as usual. Every signal
- * is installed with its group in its sa_mask, so none of them nests into its
- * handler: what a handler takes is exactly what the kernel would deliver to
- * that thread next, in the kernel's order. Records of one entry share one
- * gettid() and one clock read.
+ * own delivery to a ring that already held an unread record (its reader is
+ * behind: backlog()), takes the further pending signals of its group (the
+ * signals of every ring subscribed to it) with rt_sigtimedwait and a zero
+ * timeout, recording each in its own subscribers, while they have room, at
+ * most FS_TAKE_MAX per entry; the kernel delivers the rest as usual. Every
+ * signal is installed with its group in its sa_mask, so none of them nests
+ * into its handler: what a handler takes is exactly what the kernel would
+ * deliver to that thread next, in the kernel's order. Records of one entry
+ * share one thread id and one clock read.
  *
  * Handler rules: atomics, clock_gettime, write, sigaction, rt_sigtimedwait
  * and fs_emulate_default() only; errno saved and restored; no locks, no
@@ -47,6 +48,34 @@
 #define FS_HAVE_TAKE_PENDING 1
 #endif
 #endif
+
+/* The calling thread's kernel id, asked once per thread. glibc sets aside
+ * static TLS for a loaded module's initial-exec variables, which makes the
+ * cache a plain load, fit for a handler; elsewhere the handler asks the
+ * kernel each entry (a dynamic TLS block may be allocated on first use). A
+ * forked child's thread starts afresh (after_fork_child). */
+#if defined(__GLIBC__) && defined(__linux__)
+#define FS_HANDLER_TID_CACHE 1
+static __thread int32_t this_thread_tid __attribute__((tls_model("initial-exec")));
+#else
+static __thread int32_t this_thread_tid;
+#endif
+
+static int32_t thread_tid(void)
+{
+    if (!this_thread_tid)
+        this_thread_tid = FS_GETTID();
+    return this_thread_tid;
+}
+
+static int32_t handler_tid(void)
+{
+#ifdef FS_HANDLER_TID_CACHE
+    return thread_tid();
+#else
+    return FS_GETTID();
+#endif
+}
 
 /* Signals below the kernel's SIGRTMIN coalesce while pending: standard ones. */
 #define FS_NSTD 32
@@ -497,7 +526,7 @@ static _Atomic int fault_count[FS_NSIG];
 
 static int fault_repeats(int sig, const siginfo_t *si)
 {
-    int32_t tid = FS_GETTID();
+    int32_t tid = handler_tid();
     uint64_t addr = (uint64_t)(uintptr_t)si->si_addr;
     if (atomic_load(&fault_tid[sig]) == tid && atomic_load(&fault_addr[sig]) == addr)
         return atomic_fetch_add(&fault_count[sig], 1) + 1;
@@ -507,16 +536,28 @@ static int fault_repeats(int sig, const siginfo_t *si)
     return 1;
 }
 
+/* A subscriber holds a record besides the one just made: its reader is behind,
+ * so more may well be pending, and taking them is worth a syscall. A delivery
+ * to rings read up to date (a reader that keeps up, one signal at a time)
+ * costs no rt_sigtimedwait that would find nothing. */
+static int backlog(const struct subscribers *subs)
+{
+    for (int i = 0; subs && i < subs->count; i++)
+        if (fill_of(subs->rings[i]) > 1)
+            return 1;
+    return 0;
+}
+
 static void on_signal(int sig, siginfo_t *si, void *context)
 {
     int saved_errno = errno;
     if (sig > 0 && sig < FS_NSIG) {
-        struct entry e = {NULL, FS_GETTID(), 0, context, 0};
+        struct entry e = {NULL, handler_tid(), 0, context, 0};
         atomic_fetch_add(&active[sig], 1);
         struct subscribers *subs = atomic_load(&subscribers[sig]);
         int recorded = record_all(&e, subs, sig, si, subs);
         /* A CPU fault is handled alone: its handler must get to it. */
-        if (recorded && !is_cpu_fault(sig, si))
+        if (recorded && !is_cpu_fault(sig, si) && backlog(subs))
             take_pending(&e, sig, subs);
         for (int i = 0; subs && i < subs->count; i++)
             wake(subs->rings[i]);
@@ -545,16 +586,6 @@ static void on_signal(int sig, siginfo_t *si, void *context)
 }
 
 /* ---- the reader's thread ------------------------------------------------ */
-
-/* Readers run outside handlers, so thread-local storage is fine here. */
-static __thread int32_t this_thread_tid;
-
-static int32_t reader_tid(void)
-{
-    if (!this_thread_tid)
-        this_thread_tid = FS_GETTID();
-    return this_thread_tid;
-}
 
 /* This thread's reads in progress, innermost first: a read may run inside
  * another, in a signal handler (Python's) that the outer read let run. */
@@ -607,7 +638,7 @@ void fs_release_held(uint64_t sigs)
 {
     if (!atomic_load(&holders_in_use))
         return;
-    int32_t tid = reader_tid();
+    int32_t tid = thread_tid();
     int holds = 0;
     for (int i = 0; i < FS_HOLDERS && !holds; i++)
         holds = atomic_load(&holders[i].tid) == tid && (atomic_load(&holders[i].sigs) & sigs);
@@ -946,7 +977,7 @@ int fs_ring_detach(fs_ring *ring, int sig)
  * the kernel's queue may be full (EAGAIN). */
 int fs_redeliver(const fs_info *records, int n)
 {
-    int32_t tid = FS_GETTID();
+    int32_t tid = thread_tid();
     int i = 0;
     for (; i < n; i++)
         if (fs_tgsigqueue(tid, records[i].signo, records[i].value) < 0)
@@ -1063,7 +1094,7 @@ static int take_parked(fs_ring *ring, fs_info *out)
 #define FS_READ_RECENT_NS 100000000
 static uint64_t releasable(const fs_ring *ring, uint64_t sigs)
 {
-    int32_t me = reader_tid();
+    int32_t me = thread_tid();
     int64_t recent = fs_monotonic_ns() - FS_READ_RECENT_NS;
     uint64_t out = 0;
     for (int sig = 1; sig < FS_NSIG; sig++) {
@@ -1094,7 +1125,7 @@ static uint64_t releasable(const fs_ring *ring, uint64_t sigs)
 static int drain(fs_ring *ring, fs_info *out, int max, int arm)
 {
     if (!atomic_load(&ring->closing))
-        atomic_store(&ring->reader_tid, reader_tid());
+        atomic_store(&ring->reader_tid, thread_tid());
     atomic_store_explicit(&ring->read_ns, fs_monotonic_ns(), memory_order_relaxed);
     int n = 0;
     for (;;) {

@@ -21,8 +21,9 @@ Rules worth knowing:
 * Standard signals (1-31) coalesce in the kernel while pending; real-time
   signals queue. ``delivered == read + dropped + pending`` exactly (see
   stats()).
-* One handler entry records many deliveries: after its own, the handler takes
-  the further signals of the Listener pending for its thread or the process
+* One handler entry records many deliveries: after its own, if the ring held
+  a record not yet read (its reader is behind), the handler takes the further
+  signals of the Listener pending for its thread or the process
   (rt_sigtimedwait, zero timeout, the kernel's order, at most 256, while the
   ring has room), which saves the kernel a signal frame for each. Records
   taken in one entry share its ``tid`` and ``time_ns``. The Listener's
@@ -103,6 +104,7 @@ from ._siginfo import SigInfo, from_batch
 from ._trust import SenderPolicy
 
 log = logging.getLogger("fastsig")
+_ring_read = _fast.ring_read
 
 DEFAULT_CAPACITY = 1 << 16
 MAX_CAPACITY = 1 << 22  # 4 Mi records, ~330 MiB: beyond that, read faster
@@ -282,24 +284,15 @@ class Listener:
 
     def _read(self, max: Optional[int], timeout: Optional[float], block: bool,
               values: bool) -> List[Any]:
-        limit = self._batch_size if max is None else _args.batch_size(max)
         ring = self._ring  # held: its memory stays while this read uses it
         if ring is None or self._closing:
             self._release_held()
             raise ValueError("operation on a closed Listener")
-        try:
-            if self._policy is None:  # one C call reads, waits, builds the list
-                return _fast.ring_read(ring.address, limit, timeout, block, values)
-            with ring.reading() as entered:
-                return self._read_accepted(ring, limit, timeout, block, values) if entered else []
-        finally:
-            self._left()
-
-    def _left(self) -> None:
-        """A read is over: a close() may be waiting for it to leave."""
-        if self._closing:
-            with self._cond:
-                self._cond.notify_all()
+        limit = self._batch_size if max is None else _args.batch_size(max)
+        if self._policy is None:  # one C call reads, waits, builds the list
+            return _ring_read(ring.address, limit, timeout, block, values)
+        with ring.reading() as entered:
+            return self._read_accepted(ring, limit, timeout, block, values) if entered else []
 
     def _read_accepted(self, ring: _core.Ring, limit: int, timeout: Optional[float], block: bool,
                        values: bool) -> List[Any]:
@@ -455,9 +448,9 @@ class Listener:
                 self._closing = True
                 ring.shutdown()
                 self._wake_async_waiters()
-            while ring.readers_elsewhere():
+            while ring.readers_elsewhere():  # woken, they leave at once
                 ring.interrupt()
-                self._cond.wait(0.01)
+                self._cond.wait(0.001)
             sent = lost = 0
             if not self._detached:
                 for sig in self._signals:

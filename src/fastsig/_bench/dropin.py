@@ -29,6 +29,7 @@ from .params import Params, Progress, median
 from .rows import CallRow
 
 S = signal.SIGUSR1
+U = signal.SIGUSR2  # unblocked: delivered at once
 
 # (row, stdlib statement, fastsig statement); S is the stdlib's signal module,
 # O is os, F is fastsig, s a blocked signal, me this pid, tid this thread. A
@@ -69,7 +70,18 @@ CASES: List[Tuple[str, str, str]] = [
     # a second one before it returns, whichever library reads.
     ("os.kill + SignalFD.read(1) vs os.read(its fd, 128) + struct",
      "kill(me, s); unpack(read(fd, 128))", "kill(me, s); sfd.read(1)"),
+    # Asynchronous delivery, u unblocked: the stdlib's handler runs its Python
+    # function as kill() returns; a Listener's records are read by wait().
+    ("os.kill + Listener.wait() vs os.kill + a signal.signal handler",
+     "kill(me, u)", "kill(me, u); wait()"),
 ]
+
+# Rows whose sides need a handler of their own, installed before each side's
+# run: (stdlib setup, fastsig setup).
+SETUPS: Dict[str, Tuple[str, str]] = {
+    "os.kill + Listener.wait() vs os.kill + a signal.signal handler":
+        ("S.signal(u, on_u)", "wait = listen(u).wait"),
+}
 
 
 def clear_pending() -> None:
@@ -85,19 +97,34 @@ def setup() -> Dict[str, Any]:
     os.setpgid(0, 0)
     signal.pthread_sigmask(signal.SIG_BLOCK, {S})
     sfd = SignalFD({S})
+    listeners: List[fastsig.Listener] = []
+
+    def listen(sig: int) -> fastsig.Listener:
+        """A Listener of sig, read once (this thread reads it), the one
+        before it closed."""
+        while listeners:
+            listeners.pop().close()
+        listeners.append(fastsig.Listener([sig]))
+        listeners[0].drain()
+        return listeners[0]
+
     return {
         "S": signal, "O": os, "F": fastsig, "s": S, "me": os.getpid(), "tid": threading.get_ident(),
         "kill": os.kill, "read": os.read, "fd": sfd.fileno(),
         "sfd": sfd, "waiter": Waiter({S}, max=256),
+        "u": U, "on_u": lambda signum, frame: None, "listen": listen,
         # struct signalfd_siginfo (<sys/signalfd.h>): 128 bytes.
         "unpack": struct.Struct("=IiiIIiIIIIiiQQQQH46x").unpack,
     }
 
 
-def _time_row(stdlib_stmt: str, fastsig_stmt: str, calls: int, fastsig_first: bool) -> List[float]:
+def _time_row(name: str, stdlib_stmt: str, fastsig_stmt: str, calls: int,
+              fastsig_first: bool) -> List[float]:
     """ns per call of one run of each side, in the order asked for."""
     names = setup()
-    timers = [timeit.Timer(stmt, globals=names) for stmt in (stdlib_stmt, fastsig_stmt)]
+    setups = SETUPS.get(name, ("pass", "pass"))
+    timers = [timeit.Timer(stmt, setup, globals=names)
+              for stmt, setup in zip((stdlib_stmt, fastsig_stmt), setups)]
     clear_pending()
     for timer in timers:  # warm up
         timer.timeit(min(calls, 1000))
@@ -115,7 +142,7 @@ def run_dropin(p: Params, progress: Progress) -> List[CallRow]:
         stdlib_runs: List[float] = []
         fastsig_runs: List[float] = []
         for run in range(p.repeat):
-            stdlib_ns, fastsig_ns = Child(_time_row, stdlib_stmt, fastsig_stmt, p.calls,
+            stdlib_ns, fastsig_ns = Child(_time_row, name, stdlib_stmt, fastsig_stmt, p.calls,
                                           run % 2 == 1).result(60 + p.calls / 1000)
             stdlib_runs.append(stdlib_ns)
             fastsig_runs.append(fastsig_ns)
