@@ -48,18 +48,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=5000)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="runs at a time")
+    parser.add_argument("--only", default="", help="rows whose name contains this text")
     args = parser.parse_args()
+    cases = [case for case in CASES if args.only in case[0]]
     if shutil.which("valgrind") is None:
         raise SystemExit("needs valgrind")
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(args.jobs) as pool:
         # A side's setup (a handler installed first) counts in its base: no calls.
-        sides = [list(zip(case[1:], SETUPS.get(case[0], ("pass", "pass")))) for case in CASES]
+        sides = [list(zip(case[1:], SETUPS.get(case[0], ("pass", "pass")))) for case in cases]
         bases = {st: pool.submit(instructions, "pass", 0, st, Path(tmp))
                  for st in {st for pair in sides for _, st in pair}}
         runs = [[pool.submit(instructions, stmt, args.calls, st, Path(tmp)) for stmt, st in pair]
                 for pair in sides]
         print("| call | stdlib instr/call | fastsig instr/call | ratio |\n|---|---:|---:|---:|")
-        for (name, _, _), pair, run_pair in zip(CASES, sides, runs):
+        for (name, _, _), pair, run_pair in zip(cases, sides, runs):
             per = [(run.result() - bases[st].result()) / args.calls
                    for run, (_, st) in zip(run_pair, pair)]
             print(f"| `{name}` | {per[0]:,.0f} | {per[1]:,.0f} | {per[1] / per[0]:.2f}x |", flush=True)

@@ -101,6 +101,7 @@ int fs_handler_installed(int sig);
 void fs_release_held(uint64_t sigs);
 int fs_ring_drain(fs_ring *ring, fs_info *out, int max);
 int fs_ring_wait(fs_ring *ring, fs_info *out, int max, int64_t timeout_ns);
+int fs_ring_take(fs_ring *ring, fs_info *out, int max);
 int fs_ring_closing(const fs_ring *ring);
 /* A read in progress, counted in from fs_ring_enter() to fs_ring_leave() on
  * one thread, so that close() can wait for the reads of other threads alone. */
@@ -224,6 +225,7 @@ typedef struct fs_api {
     int (*ring_closing)(const fs_ring *ring);
     int (*ring_enter)(fs_ring *ring, fs_reading *reading);
     void (*ring_leave)(fs_reading *reading);
+    int (*ring_take)(fs_ring *ring, fs_info *out, int max);
 } fs_api;
 
 int fs_tgsigqueue(int32_t tid, int sig, int64_t value);

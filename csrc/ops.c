@@ -478,6 +478,7 @@ static const fs_api api = {
     fs_ring_closing,
     fs_ring_enter,
     fs_ring_leave,
+    fs_ring_take,
 };
 
 uintptr_t fs_api_address(void)

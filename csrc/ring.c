@@ -1160,6 +1160,12 @@ int fs_ring_drain(fs_ring *ring, fs_info *out, int max)
     return drain(ring, out, max, atomic_load(&ring->polled));
 }
 
+/* What is there now, arming nothing: a look before a wait, which arms. */
+int fs_ring_take(fs_ring *ring, fs_info *out, int max)
+{
+    return drain(ring, out, max, 0);
+}
+
 int fs_ring_wait(fs_ring *ring, fs_info *out, int max, int64_t timeout_ns)
 {
     int n = fs_ring_drain(ring, out, max);

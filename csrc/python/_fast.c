@@ -818,6 +818,10 @@ static int ring_records(fs_ring *ring, fs_info *out, int max, int64_t ns)
         int n, err = 0;
         if (ns == 0)
             return api->ring_drain(ring, out, max);
+        /* Records there already: no need to hand the GIL over. */
+        n = api->ring_take(ring, out, max);
+        if (n > 0)
+            return n;
         Py_BEGIN_ALLOW_THREADS
         n = api->ring_wait(ring, out, max, ns);
         if (n < 0)
