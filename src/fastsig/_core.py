@@ -10,19 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import struct
 from array import array
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from ._errors import os_error, send_error
 from ._fastsig import ffi, lib
-
-# The layout of fs_info, for unpacking whole batches at C speed.
-RECORD = struct.Struct("@iiiiIiqqQiiiiq")
-if RECORD.size != ffi.sizeof("fs_info"):  # pragma: no cover - build mismatch
-    raise SystemError("fastsig: fs_info layout does not match its struct format")
-_VALUE_INDEX = RECORD.size // 8  # stride of a record counted in int64s
-_VALUE_OFFSET = 4  # fs_info.value is the fifth int64 slot (byte 32)
 
 FEATURES: int = lib.fs_features()
 HAVE_SIGNALFD = bool(FEATURES & lib.FS_HAVE_SIGNALFD)
@@ -162,17 +154,11 @@ class Batch:
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self.cdata = ffi.new("fs_info[]", capacity)
-        self._bytes = ffi.buffer(self.cdata)
         self._address = int(ffi.cast("uintptr_t", self.cdata))
 
     def address(self) -> int:
         """Where the records are, for fastsig._fast."""
         return self._address
-
-    def values(self, n: int) -> List[int]:
-        """Only the si_value of the first n records, without building records."""
-        words = memoryview(self._bytes).cast("B").cast("q")
-        return words[_VALUE_OFFSET : n * _VALUE_INDEX : _VALUE_INDEX].tolist()
 
 
 # ---- waiting ---------------------------------------------------------------

@@ -369,7 +369,7 @@ class Exchange(_fast.ExchangeCore):
         core = self._core
         n = _round_trip(core, self._mask, self._ns, start, lambda: (
             core.once(_args.sigval(value)) if n == _NOT_TAKEN else core.result(n, err)))
-        return core.batch.values(1)[0] if n else None
+        return first(core.batch).si_value if n else None
 
     def send_wait(self, value: int = 0) -> Optional[SigInfo]:
         """Send value, wait for one reply; None if the timeout ran out."""
