@@ -188,6 +188,18 @@ def test_waiter_reuses_its_buffer_and_returns_values() -> None:
         assert [i.si_value for i in waiter.wait(timeout=1)] == list(range(8, 12))
 
 
+@in_child(timeout=20)
+def test_waiter_of_the_last_signal_waits_for_it() -> None:
+    # Signal 64 is the top bit of a 64-bit mask, the sign bit of an int64.
+    me, last = os.getpid(), fastsig.SIGRTMAX
+    waiter = fastsig.Waiter({RT1, last})
+    with fastsig.blocked({RT1, last}):
+        fastsig.sigqueue(me, last, 7)
+        [info] = waiter.wait(timeout=1)
+        assert (info.si_signo, info.si_value) == (last, 7)
+        assert waiter.wait_values(timeout=0) == []
+
+
 @in_child(timeout=30)
 def test_exchange_plays_ping_pong_with_another_process() -> None:
     me, rounds = os.getpid(), 50

@@ -788,7 +788,8 @@ static PyObject *fast_sigwaitinfo_many(PyObject *self, PyObject *const *args, Py
 }
 
 /* wait_into(address, mask, max, timeout, values_only): Waiter's wait into
- * its own preallocated batch, arguments already checked but the timeout. */
+ * its own preallocated batch, arguments already checked but the timeout; the
+ * mask as an int64 (signal 64 is its sign bit). */
 static PyObject *fast_wait_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                                 PyObject *kwnames)
 {
@@ -798,7 +799,7 @@ static PyObject *fast_wait_into(PyObject *self, PyObject *const *args, Py_ssize_
     (void)self;
 
     if (kwnames == NULL && nargs == 5 && ulong_in(args[0], &address) && address != 0
-        && int_in(args[1], 0, LLONG_MAX, &mask) && int_in(args[2], 1, max_batch, &max)
+        && int_in(args[1], LLONG_MIN, LLONG_MAX, &mask) && int_in(args[2], 1, max_batch, &max)
         && timeout_in(args[3], 1, &ns) && (mask != 0 || ns >= 0))
         return wait_list((uint64_t)mask, (fs_info *)(uintptr_t)address, (int)max, ns,
                          PyObject_IsTrue(args[4]) == 1);

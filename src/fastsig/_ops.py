@@ -324,7 +324,9 @@ class Waiter:
     """
 
     def __init__(self, sigset: SignalSet, max: int = 256) -> None:
-        self._mask = _wait_mask(sigset)
+        mask = _wait_mask(sigset)
+        # As the C path takes it, an int64: SIGRTMAX (64) is its sign bit.
+        self._mask = mask - (1 << 64) if mask >> 63 else mask
         self._max = _args.batch_size(max)
         self._batch = _core.Batch(self._max)
         self._address = self._batch.address()
