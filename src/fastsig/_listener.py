@@ -445,8 +445,11 @@ class Listener:
             if ring is None:
                 return
             if not self._closing:
-                self._closing = True
+                # The ring first: a thread that sees _closing and lets its
+                # held-back signals in must find the handler past holding
+                # them back again.
                 ring.shutdown()
+                self._closing = True
                 self._wake_async_waiters()
             while ring.readers_elsewhere():  # woken, they leave at once
                 ring.interrupt()
