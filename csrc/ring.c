@@ -1168,9 +1168,7 @@ int fs_ring_take(fs_ring *ring, fs_info *out, int max)
 
 int fs_ring_wait(fs_ring *ring, fs_info *out, int max, int64_t timeout_ns)
 {
-    int n = fs_ring_drain(ring, out, max);
-    if (n == 0 && !atomic_load(&ring->closing))
-        n = drain(ring, out, max, 1);  /* about to sleep: arm, and look again */
+    int n = drain(ring, out, max, 1);  /* about to sleep unless it finds some: arm */
     if (n > 0 || atomic_load(&ring->closing))
         return n;
     struct pollfd pfd = {ring->wake_read_fd, POLLIN, 0};

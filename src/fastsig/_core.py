@@ -237,12 +237,6 @@ class Ring:
     def drain(self, batch: Batch, max_records: int) -> int:
         return int(lib.fs_ring_drain(self._ptr, batch.cdata, max_records))
 
-    def wait(self, batch: Batch, max_records: int, timeout_ns: int) -> int:
-        n = lib.fs_ring_wait(self._ptr, batch.cdata, max_records, timeout_ns)
-        if n < 0:
-            raise _fail("poll")
-        return int(n)
-
     def interrupt(self) -> None:
         lib.fs_ring_interrupt(self._ptr)
 

@@ -100,7 +100,7 @@ from ._errors import QueueFull, SignalBusy
 from ._eventloop import Future, Loop, running_loop
 from ._names import SignalSet, catchable_list, signame, valid_signals
 from ._ops import pthread_sigmask
-from ._siginfo import SigInfo, from_batch
+from ._siginfo import SigInfo
 from ._trust import SenderPolicy
 
 log = logging.getLogger("fastsig")
@@ -171,7 +171,6 @@ class Listener:
         self._batch_size = _args.batch_size(batch)
         self._signals: FrozenSet[int] = frozenset()
         self._mask = 0
-        self._local = threading.local()
         self._cond = threading.Condition()
         # Event loops with waiters (wait_async), which have the ring's fd
         # registered: the ring is dropped only once none has. Reads in
@@ -291,29 +290,26 @@ class Listener:
         limit = self._batch_size if max is None else _args.batch_size(max)
         if self._policy is None:  # one C call reads, waits, builds the list
             return _ring_read(ring.address, limit, timeout, block, values)
-        with ring.reading() as entered:
+        with ring.reading() as entered:  # a slow policy is part of the read
             return self._read_accepted(ring, limit, timeout, block, values) if entered else []
 
     def _read_accepted(self, ring: _core.Ring, limit: int, timeout: Optional[float], block: bool,
                        values: bool) -> List[Any]:
-        """_read() with an accept= policy: records are built, then filtered."""
-        batch, limit = self._batch(limit)
+        """_read() with an accept= policy: the records read, without those it
+        refuses; while it refuses all of them, read on for the time left."""
         deadline = _args.deadline(_args.timeout_ns(timeout)) if block else None
-        # A wait interrupted by a signal (EINTR) returns 0: looping back
-        # through Python runs CPython's handlers, then waits the time left
-        # (PEP 475). All records rejected by the policy: read on.
         while True:
             left = _args.remaining(deadline)
-            n = ring.wait(batch, limit, left) if block else ring.drain(batch, limit)
-            out = self._accepted(batch, n)
-            ran_out = left == 0 if block else n < limit  # timed out / ran dry
+            records = _ring_read(ring.address, limit, None if left < 0 else left / 1e9, block, False)
+            out = self._accepted(records)
+            ran_out = left == 0 if block else len(records) < limit  # timed out / ran dry
             if out or ran_out or self._closing:
                 return [info.si_value for info in out] if values else out
 
-    def _accepted(self, batch: _core.Batch, n: int) -> List[SigInfo]:
-        """The first n records, without those the accept= policy refuses."""
+    def _accepted(self, records: List[SigInfo]) -> List[SigInfo]:
+        """records without those the accept= policy refuses."""
         assert self._policy is not None
-        accepted, rejected = self._policy.filter(from_batch(batch, n))
+        accepted, rejected = self._policy.filter(records)
         if rejected:
             with self._cond:
                 for info in rejected:
@@ -471,10 +467,10 @@ class Listener:
         """Under _cond, detached: the records still in the ring, to the
         actions now in place. How many were queued, and how many the kernel's
         queue had no room for."""
-        batch, limit = self._batch(None)
+        batch = _core.Batch(self._batch_size)
         sent = lost = 0
         while True:
-            n = ring.drain(batch, limit)
+            n = ring.drain(batch, self._batch_size)
             if n == 0:
                 return sent, lost
             queued = _core.redeliver(batch, n)
@@ -496,13 +492,6 @@ class Listener:
         return f"<Listener [{names}] {'closed' if self.closed else 'open'}>"
 
     # -- internals ---------------------------------------------------------
-
-    def _batch(self, max: Optional[int]) -> tuple[_core.Batch, int]:
-        limit = self._batch_size if max is None else _args.batch_size(max)
-        batch: Optional[_core.Batch] = getattr(self._local, "batch", None)
-        if batch is None or batch.capacity < limit:
-            batch = self._local.batch = _core.Batch(limit if limit > self._batch_size else self._batch_size)
-        return batch, limit
 
     def _free_if_unused(self) -> None:
         """Under _cond: let a detached ring go once no event loop polls its
