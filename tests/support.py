@@ -162,10 +162,21 @@ def exit_code(pid: int, timeout: float = 60.0) -> int:
     raise AssertionError(f"process {pid} did not finish within {timeout} s")
 
 
-def fork_sender(target: int, sig: int, values: Iterable[int]) -> int:
+def fork_sender(target: int, sig: int, values: Iterable[int], burst: int = 0) -> int:
     """A separate process that queues values to target in one C call (retrying
-    while the queue is full), then exits 0."""
-    return forked(lambda: fastsig.sigqueue_many(target, sig, values, timeout=None))
+    while the queue is full), then exits 0. With burst, it queues that many at
+    a time and pauses 1 ms after each, so the reader runs dry and parks
+    between bursts."""
+    if not burst:
+        return forked(lambda: fastsig.sigqueue_many(target, sig, values, timeout=None))
+    values = list(values)
+
+    def send_in_bursts() -> None:
+        for start in range(0, len(values), burst):
+            fastsig.sigqueue_many(target, sig, values[start:start + burst], timeout=None)
+            time.sleep(0.001)
+
+    return forked(send_in_bursts)
 
 
 def python_child(code: str, *args: str) -> subprocess.Popen[bytes]:
