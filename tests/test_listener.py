@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any, Callable
 
 import pytest
 
@@ -328,6 +329,31 @@ def test_bad_arguments_fail_before_installing_anything() -> None:
         with pytest.raises(ValueError, match="capacity"):
             fastsig.Listener([RT1], capacity=capacity)
     assert signal.getsignal(RT1) == signal.SIG_DFL
+
+
+@in_child(timeout=30)
+def test_reads_take_their_arguments_by_position_or_name_and_refuse_others() -> None:
+    with fastsig.Listener([RT1], batch=2) as listener:
+        for value in range(6):
+            fastsig.sigqueue(os.getpid(), RT1, value)
+        assert [i.si_value for i in listener.drain()] == [0, 1]  # batch= is the default max
+        assert listener.drain_values(max=1) == [2]
+        assert listener.wait_values(0, 1) == [3]
+        assert [i.si_value for i in listener.wait(max=1, timeout=None)] == [4]
+        assert listener.wait_values(timeout=0.0) == [5]
+        untyped: Any = listener  # calls its signatures refuse
+        call: Callable[[], object]
+        for call in [lambda: untyped.wait(0, 1, 2), lambda: untyped.drain(1, max=1),
+                     lambda: untyped.wait(maximum=1), lambda: untyped.drain_values(timeout=1)]:
+            with pytest.raises(TypeError, match=r"\(\) takes (one|two) optional argument"):
+                call()
+        for bad_max, error in [(0, ValueError), (1.0, TypeError), (True, TypeError)]:
+            with pytest.raises(error, match="max"):
+                untyped.drain(bad_max)
+        with pytest.raises(ValueError, match="timeout"):
+            listener.wait(-1)
+    with pytest.raises(ValueError, match="closed Listener"):
+        listener.wait_values(0)
 
 
 @in_child(timeout=30)

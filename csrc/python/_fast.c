@@ -28,6 +28,9 @@
  * - an ExchangeCore's pointer and owner are set once, by Exchange.__init__;
  *   its fast path copies the arguments before the call, so concurrent round
  *   trips on one Exchange share no buffer. A SignalFDCore's fd is atomic.
+ * - a ListenerCore's ring, address and batch are set together and read
+ *   together (a read takes its own reference to the ring), under the GIL or,
+ *   free-threaded, the object's critical section.
  * - nothing else is shared: each call works on its own stack buffers.
  */
 #ifndef _GNU_SOURCE
@@ -244,6 +247,37 @@ static PyObject *keyword(PyObject *const *args, Py_ssize_t nargs, PyObject *kwna
     }
     return NULL;
 }
+
+/* A method's optional arguments, names[0..count-1], given by position or by
+ * name, into out (NULL: not given). 0 with a TypeError, which `usage` ends,
+ * for anything else. */
+static int optional_args(const char *method, const char *usage, const char *const *names,
+                         int count, PyObject *const *args, Py_ssize_t nargs,
+                         PyObject *kwnames, PyObject **out)
+{
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_Size(kwnames);
+
+    for (int i = 0; i < count; i++)
+        out[i] = i < nargs ? args[i] : NULL;
+    if (nargs > count)
+        goto refused;
+    for (Py_ssize_t k = 0; k < nkw; k++) {
+        PyObject *name = PyTuple_GetItem(kwnames, k);
+        int i = 0;
+        while (i < count && PyUnicode_CompareWithASCIIString(name, names[i]) != 0)
+            i++;
+        if (i == count || out[i] != NULL)
+            goto refused;
+        out[i] = args[nargs + k];
+    }
+    return 1;
+refused:
+    PyErr_Format(PyExc_TypeError, "%s() takes %s", method, usage);
+    return 0;
+}
+
+static const char *const max_name[] = {"max"};
+#define MAX_ONLY "one optional argument, max"
 
 /* The checked implementation, called with the same arguments. */
 static PyObject *call_checked(int which, PyObject *const *args, Py_ssize_t nargs,
@@ -846,29 +880,17 @@ static int ring_records(fs_ring *ring, fs_info *out, int max, int64_t ns)
     }
 }
 
-/* ring_read(address, max, timeout, block, values_only): a Listener's read,
+/* A read of up to max records, waiting ns (-1: forever, 0: not at all),
  * counted in for close() (fs_ring_enter), of a ring the caller holds a
  * reference to; [] if it is closing. The first STACK_RECORDS land on the
  * stack; a bigger batch, already there, is drained into a buffer of its own. */
-static PyObject *fast_ring_read(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
-                                PyObject *kwnames)
+static PyObject *read_ring(fs_ring *ring, long long max, int64_t ns, int values_only)
 {
-    unsigned long address;
-    long long max;
-    int64_t ns = 0;
     fs_info stack[STACK_RECORDS], *rest = NULL;
-    fs_ring *ring;
     fs_reading reading;
-    int n, more = 0, values_only;
+    int n, more = 0;
     PyObject *result = NULL;
-    (void)self;
 
-    if (kwnames != NULL || nargs != 5 || !ulong_in(args[0], &address) || address == 0
-        || !int_in(args[1], 1, max_batch, &max)
-        || (PyObject_IsTrue(args[3]) == 1 && !timeout_in(args[2], 1, &ns)))
-        return call_checked(C_RING_READ, args, nargs, kwnames);
-    ring = (fs_ring *)(uintptr_t)address;
-    values_only = PyObject_IsTrue(args[4]) == 1;
     if (api->ring_enter(ring, &reading) < 0)
         return PyList_New(0);
     n = ring_records(ring, stack, max < STACK_RECORDS ? (int)max : STACK_RECORDS, ns);
@@ -881,6 +903,23 @@ static PyObject *fast_ring_read(PyObject *self, PyObject *const *args, Py_ssize_
         result = new_list(stack, n, rest, more, values_only);
     PyMem_Free(rest);
     return result;
+}
+
+/* ring_read(address, max, timeout, block, values_only): read_ring() for a
+ * Listener with an accept= policy, and for ListenerCore's unusual arguments. */
+static PyObject *fast_ring_read(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                PyObject *kwnames)
+{
+    unsigned long address;
+    long long max;
+    int64_t ns = 0;
+    (void)self;
+
+    if (kwnames != NULL || nargs != 5 || !ulong_in(args[0], &address) || address == 0
+        || !int_in(args[1], 1, max_batch, &max)
+        || (PyObject_IsTrue(args[3]) == 1 && !timeout_in(args[2], 1, &ns)))
+        return call_checked(C_RING_READ, args, nargs, kwnames);
+    return read_ring((fs_ring *)(uintptr_t)address, max, ns, PyObject_IsTrue(args[4]) == 1);
 }
 
 /* One read() of up to max records from a signalfd, retried after EINTR
@@ -1010,15 +1049,13 @@ static PyObject *sfd_read_common(PyObject *self, PyObject *const *args, Py_ssize
                                  PyObject *kwnames, int values_only)
 {
     SignalFDCore *core = (SignalFDCore *)self;
-    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_Size(kwnames);
-    PyObject *max_obj = nargs == 1 ? args[0] : keyword(args, nargs, kwnames, "max");
+    PyObject *max_obj;
     int fd = atomic_load_explicit(&core->fd, memory_order_relaxed);
     long long max = atomic_load_explicit(&core->max, memory_order_relaxed);
 
-    if (nargs + nkw > 1 || (nkw == 1 && max_obj == NULL)) {
-        PyErr_SetString(PyExc_TypeError, "read() takes one optional argument, max");
+    if (!optional_args(values_only ? "read_values" : "read", MAX_ONLY, max_name, 1,
+                       args, nargs, kwnames, &max_obj))
         return NULL;
-    }
     if (fd < 0)  /* the Python side raises the error for a closed fd */
         return PyObject_CallMethod(self, "_check_open", NULL);
     if (max_obj != NULL && max_obj != Py_None && !int_in(max_obj, 1, max_batch, &max)) {
@@ -1111,6 +1148,198 @@ static PyType_Spec sfd_spec = {
     Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, sfd_slots,
 };
 
+/* ---- C bases that point into memory a Python object owns ----------------- */
+
+/* ListenerCore and ExchangeCore point into a Ring's or an Exchange buffer's
+ * memory. Each holds the object that owns it, so the GC sees that object and
+ * the memory stays while they point into it. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *owner;  /* NULL: nothing to point into (never set, or cleared) */
+} OwningCore;
+
+static int owning_traverse(PyObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(((OwningCore *)self)->owner);
+    return 0;
+}
+
+static int owning_clear(PyObject *self)
+{
+    Py_CLEAR(((OwningCore *)self)->owner);
+    return 0;
+}
+
+static void owning_dealloc(PyObject *self)
+{
+    PyTypeObject *type = Py_TYPE(self);
+    freefunc free_fn = (freefunc)PyType_GetSlot(type, Py_tp_free);
+    PyObject_GC_UnTrack(self);
+    owning_clear(self);
+    free_fn(self);
+    Py_DECREF(type);
+}
+
+#define OWNING_SLOTS \
+    {Py_tp_traverse, (void *)owning_traverse}, \
+    {Py_tp_clear, (void *)owning_clear}, \
+    {Py_tp_dealloc, (void *)owning_dealloc}
+
+/* ---- Listener ----------------------------------------------------------- */
+
+/* The base of fastsig.Listener: its reads are these C methods, one call from
+ * the arguments to the list. They read the ring _set_reader() gave them; with
+ * none (an accept= policy, a closed Listener) or with unusual arguments, they
+ * hand the read to the Python method self._read(max, timeout, block,
+ * values_only), which checks, raises and filters. A read holds the ring while
+ * it uses the memory, so a close() that drops it frees nothing under a read. */
+typedef struct {
+    OwningCore base;   /* the Ring object owning *address */
+    fs_ring *address;
+    long long batch;   /* max when none is given */
+} ListenerCore;
+
+/* The Ring, its address and batch are changed together, by _set_reader(): on
+ * the free-threaded build under the object's critical section. */
+#ifdef Py_GIL_DISABLED
+#define BEGIN_OWNED(obj) Py_BEGIN_CRITICAL_SECTION(obj)
+#define END_OWNED() Py_END_CRITICAL_SECTION()
+#else
+#define BEGIN_OWNED(obj) {
+#define END_OWNED() }
+#endif
+
+/* A new reference to the ring the fast path reads (NULL: none), with its
+ * address and batch. */
+static PyObject *reader_ring(PyObject *self, fs_ring **address, long long *batch)
+{
+    ListenerCore *core = (ListenerCore *)self;
+    PyObject *ring;
+
+    BEGIN_OWNED(self)
+    ring = core->base.owner;
+    Py_XINCREF(ring);
+    *address = core->address;
+    *batch = core->batch;
+    END_OWNED()
+    return ring;
+}
+
+static PyObject *lc_read(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                         PyObject *kwnames, const char *method, int block, int values_only)
+{
+    static const char *const wait_names[] = {"timeout", "max"};
+    PyObject *given[2], *timeout_obj = NULL, *max_obj, *ring, *result;
+    fs_ring *address;
+    long long max;
+    int64_t ns = block ? -1 : 0;
+
+    if (block ? !optional_args(method, "two optional arguments, timeout and max", wait_names,
+                               2, args, nargs, kwnames, given)
+              : !optional_args(method, MAX_ONLY, max_name, 1, args, nargs, kwnames, given))
+        return NULL;
+    if (block)
+        timeout_obj = given[0];
+    max_obj = given[block];
+    ring = reader_ring(self, &address, &max);
+    if (ring != NULL && !api->ring_closing(address)
+        && (max_obj == NULL || max_obj == Py_None || int_in(max_obj, 1, max_batch, &max))
+        && (timeout_obj == NULL || timeout_in(timeout_obj, 1, &ns))) {
+        result = read_ring(address, max, ns, values_only);
+    } else {
+        result = PyObject_CallMethod(self, "_read", "OOOO", max_obj ? max_obj : Py_None,
+                                     timeout_obj ? timeout_obj : Py_None,
+                                     block ? Py_True : Py_False,
+                                     values_only ? Py_True : Py_False);
+    }
+    Py_XDECREF(ring);
+    return result;
+}
+
+static PyObject *lc_drain(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                          PyObject *kwnames)
+{
+    return lc_read(self, args, nargs, kwnames, "drain", 0, 0);
+}
+
+static PyObject *lc_drain_values(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                 PyObject *kwnames)
+{
+    return lc_read(self, args, nargs, kwnames, "drain_values", 0, 1);
+}
+
+static PyObject *lc_wait(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                         PyObject *kwnames)
+{
+    return lc_read(self, args, nargs, kwnames, "wait", 1, 0);
+}
+
+static PyObject *lc_wait_values(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                PyObject *kwnames)
+{
+    return lc_read(self, args, nargs, kwnames, "wait_values", 1, 1);
+}
+
+static PyObject *lc_set_reader(PyObject *self, PyObject *args)
+{
+    ListenerCore *core = (ListenerCore *)self;
+    PyObject *ring, *old;
+    unsigned long long address;
+    long long batch;
+
+    if (!PyArg_ParseTuple(args, "OKL:_set_reader", &ring, &address, &batch))
+        return NULL;
+    if (ring != Py_None && (address == 0 || batch < 1 || batch > max_batch)) {
+        PyErr_SetString(PyExc_ValueError, "_set_reader: no ring, or batch out of range");
+        return NULL;
+    }
+    if (ring == Py_None)
+        ring = NULL;
+    Py_XINCREF(ring);
+    BEGIN_OWNED(self)
+    old = core->base.owner;
+    core->base.owner = ring;
+    core->address = ring == NULL ? NULL : (fs_ring *)(uintptr_t)address;
+    core->batch = batch;
+    END_OWNED()
+    Py_XDECREF(old);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef lc_methods[] = {
+    {"drain", FASTCALL_KW(lc_drain), METH_FASTCALL | METH_KEYWORDS,
+     "drain($self, /, max=None)\n--\n\n"
+     "Every record ready now, up to max; never blocks."},
+    {"drain_values", FASTCALL_KW(lc_drain_values), METH_FASTCALL | METH_KEYWORDS,
+     "drain_values($self, /, max=None)\n--\n\n"
+     "Like drain(), returning only each record's si_value."},
+    {"wait", FASTCALL_KW(lc_wait), METH_FASTCALL | METH_KEYWORDS,
+     "wait($self, /, timeout=None, max=None)\n--\n\n"
+     "Block (GIL released) until records arrive, up to max; [] on timeout\n"
+     "or when the Listener is closed meanwhile."},
+    {"wait_values", FASTCALL_KW(lc_wait_values), METH_FASTCALL | METH_KEYWORDS,
+     "wait_values($self, /, timeout=None, max=None)\n--\n\n"
+     "Like wait(), returning only each record's si_value."},
+    {"_set_reader", lc_set_reader, METH_VARARGS,
+     "_set_reader($self, ring, address, batch, /)\n--\n\n"
+     "Read ring (a Ring owning the fs_ring at address; None: hand every read\n"
+     "to self._read()), batch records at most when no max is given."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot lc_slots[] = {
+    {Py_tp_doc, (void *)"The C part of fastsig.Listener."},
+    OWNING_SLOTS,
+    {Py_tp_methods, lc_methods},
+    {0, NULL},
+};
+
+static PyType_Spec lc_spec = {
+    "fastsig._fast.ListenerCore", sizeof(ListenerCore), 0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC, lc_slots,
+};
+
 /* ---- Exchange ----------------------------------------------------------- */
 
 /* The base of fastsig.Exchange: its send_wait_value() is this C method, which
@@ -1118,37 +1347,11 @@ static PyType_Spec sfd_spec = {
  * completed round trip with an int value goes to the Python method
  * self._slow(value, n, errno, start_ns). */
 typedef struct {
-    PyObject_HEAD
+    OwningCore base;  /* owns *x */
     const fs_exchange *x;
-    PyObject *keep;  /* owns *x */
 } ExchangeCore;
 
 #define EXCHANGE_NOT_INT -3  /* n for _slow(): the value was not taken */
-
-static int xc_traverse(PyObject *self, visitproc visit, void *arg)
-{
-    Py_VISIT(Py_TYPE(self));
-    Py_VISIT(((ExchangeCore *)self)->keep);
-    return 0;
-}
-
-static int xc_clear(PyObject *self)
-{
-    ExchangeCore *xc = (ExchangeCore *)self;
-    xc->x = NULL;
-    Py_CLEAR(xc->keep);
-    return 0;
-}
-
-static void xc_dealloc(PyObject *self)
-{
-    PyTypeObject *type = Py_TYPE(self);
-    freefunc free_fn = (freefunc)PyType_GetSlot(type, Py_tp_free);
-    PyObject_GC_UnTrack(self);
-    xc_clear(self);
-    free_fn(self);
-    Py_DECREF(type);
-}
 
 static PyObject *xc_attach(PyObject *self, PyObject *args)
 {
@@ -1162,32 +1365,29 @@ static PyObject *xc_attach(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "_attach: null fs_exchange");
         return NULL;
     }
-    PyObject *old = xc->keep;
+    PyObject *old = xc->base.owner;
     Py_INCREF(keep);
-    xc->keep = keep;
-    Py_XDECREF(old);
+    xc->base.owner = keep;
     xc->x = (const fs_exchange *)(uintptr_t)address;
+    Py_XDECREF(old);
     Py_RETURN_NONE;
 }
 
 static PyObject *xc_send_wait_value(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                                     PyObject *kwnames)
 {
+    static const char *const value_name[] = {"value"};
     ExchangeCore *xc = (ExchangeCore *)self;
-    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_Size(kwnames);
-    PyObject *value_obj = nargs == 1 ? args[0] : keyword(args, nargs, kwnames, "value");
-    PyObject *zero = NULL, *result;
+    PyObject *value_obj, *zero = NULL, *result;
     long long value, start_ns = 0;
     fs_exchange x;
     fs_info out;
     int n, err = 0;
 
-    if (nargs + nkw > 1 || (nkw == 1 && value_obj == NULL)) {
-        PyErr_SetString(PyExc_TypeError,
-                        "send_wait_value() takes one optional argument, value");
+    if (!optional_args("send_wait_value", "one optional argument, value", value_name, 1,
+                       args, nargs, kwnames, &value_obj))
         return NULL;
-    }
-    if (xc->x == NULL) {
+    if (xc->base.owner == NULL) {
         PyErr_SetString(PyExc_ValueError, "send_wait_value() on an Exchange never set up");
         return NULL;
     }
@@ -1232,9 +1432,7 @@ static PyMethodDef xc_methods[] = {
 
 static PyType_Slot xc_slots[] = {
     {Py_tp_doc, (void *)"The C part of fastsig.Exchange."},
-    {Py_tp_traverse, (void *)xc_traverse},
-    {Py_tp_clear, (void *)xc_clear},
-    {Py_tp_dealloc, (void *)xc_dealloc},
+    OWNING_SLOTS,
     {Py_tp_methods, xc_methods},
     {0, NULL},
 };
@@ -1425,6 +1623,16 @@ static struct PyModuleDef fast_module = {
     -1, fast_methods, NULL, NULL, NULL, NULL,
 };
 
+/* The C bases of the Python classes, by module attribute. */
+static const struct {
+    const char *name;
+    PyType_Spec *spec;
+} core_types[] = {
+    {"ExchangeCore", &xc_spec},
+    {"ListenerCore", &lc_spec},
+    {"SignalFDCore", &sfd_spec},
+};
+
 /* Single-phase init on purpose: the state above is per process, and CPython
  * refuses such a module in an isolated subinterpreter instead of sharing it. */
 PyMODINIT_FUNC PyInit__fast(void)
@@ -1436,17 +1644,13 @@ PyMODINIT_FUNC PyInit__fast(void)
 #ifdef Py_GIL_DISABLED
     PyUnstable_Module_SetGIL(module, Py_MOD_GIL_NOT_USED);
 #endif
-    type = PyType_FromSpec(&xc_spec);
-    if (type == NULL || PyModule_AddObject(module, "ExchangeCore", type) < 0) {
-        Py_XDECREF(type);
-        Py_DECREF(module);
-        return NULL;
-    }
-    type = PyType_FromSpec(&sfd_spec);
-    if (type == NULL || PyModule_AddObject(module, "SignalFDCore", type) < 0) {
-        Py_XDECREF(type);
-        Py_DECREF(module);
-        return NULL;
+    for (size_t i = 0; i < sizeof core_types / sizeof core_types[0]; i++) {
+        type = PyType_FromSpec(core_types[i].spec);
+        if (type == NULL || PyModule_AddObject(module, core_types[i].name, type) < 0) {
+            Py_XDECREF(type);
+            Py_DECREF(module);
+            return NULL;
+        }
     }
     return module;
 }

@@ -125,7 +125,7 @@ class Stats(NamedTuple):
         return self.delivered - self.dropped - self.read
 
 
-class Listener:
+class Listener(_fast.ListenerCore):
     """Route signals into a lock-free ring and read them in batches.
 
     ``Listener(sigs, capacity=65536, chain=False, accept=None, flags=None,
@@ -186,6 +186,8 @@ class Listener:
             ring.free()  # detaches what was attached: nothing is left half-installed
             raise
         self._ring = ring
+        if accept is None:
+            self._set_reader(ring, ring.address, self._batch_size)
         _live.add(self)
 
     def _attach(self, ring: _core.Ring, numbers: List[int]) -> None:
@@ -264,22 +266,9 @@ class Listener:
             raise ValueError("operation on a closed Listener")
         return ring.fd
 
-    def drain(self, max: Optional[int] = None) -> List[SigInfo]:
-        """Every record ready now, up to max; never blocks."""
-        return self._read(max, None, False, False)
-
-    def drain_values(self, max: Optional[int] = None) -> List[int]:
-        """Like drain(), returning only each record's si_value."""
-        return self._read(max, None, False, True)
-
-    def wait(self, timeout: Optional[float] = None, max: Optional[int] = None) -> List[SigInfo]:
-        """Block (GIL released) until records arrive, up to max; [] on timeout
-        or when the Listener is closed meanwhile."""
-        return self._read(max, timeout, True, False)
-
-    def wait_values(self, timeout: Optional[float] = None, max: Optional[int] = None) -> List[int]:
-        """Like wait(), returning only each record's si_value."""
-        return self._read(max, timeout, True, True)
+    # drain(), drain_values(), wait() and wait_values() are ListenerCore's C
+    # methods: one call from the arguments to the list, for a Listener without
+    # an accept= policy. Everything else they hand to _read().
 
     def _read(self, max: Optional[int], timeout: Optional[float], block: bool,
               values: bool) -> List[Any]:
@@ -446,6 +435,7 @@ class Listener:
                 # them back again.
                 ring.shutdown()
                 self._closing = True
+                self._set_reader(None, 0, 1)
                 self._wake_async_waiters()
             while ring.readers_elsewhere():  # woken, they leave at once
                 ring.interrupt()
