@@ -1217,12 +1217,12 @@ static PyObject *reader_ring(PyObject *self, fs_ring **address, long long *batch
     ListenerCore *core = (ListenerCore *)self;
     PyObject *ring;
 
-    BEGIN_OWNED(self)
+    BEGIN_OWNED(self);
     ring = core->base.owner;
     Py_XINCREF(ring);
     *address = core->address;
     *batch = core->batch;
-    END_OWNED()
+    END_OWNED();
     return ring;
 }
 
@@ -1297,12 +1297,12 @@ static PyObject *lc_set_reader(PyObject *self, PyObject *args)
     if (ring == Py_None)
         ring = NULL;
     Py_XINCREF(ring);
-    BEGIN_OWNED(self)
+    BEGIN_OWNED(self);
     old = core->base.owner;
     core->base.owner = ring;
     core->address = ring == NULL ? NULL : (fs_ring *)(uintptr_t)address;
     core->batch = batch;
-    END_OWNED()
+    END_OWNED();
     Py_XDECREF(old);
     Py_RETURN_NONE;
 }
