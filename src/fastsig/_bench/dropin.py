@@ -5,8 +5,9 @@ Each row times `calls` calls of the stdlib's statement and as many of
 fastsig's (timeit, the signal blocked), repeat times; the figures are medians
 in ns per call, with the ratio of the medians and the ratio of the two sides'
 fastest runs (the least disturbed by other load). Each run is a forked child
-of its own, which times one run of each side, the order swapped from one
-child to the next: where a process's memory lands moves a row by up to a
+of its own, which times one run of each side, the sides taking turns a tenth
+of the calls at a time, the first turn's side swapped from one child to the
+next: where a process's memory lands moves a row by up to a
 fifth on this project's VM, for the two sides unequally, so a row's runs all
 in one process would share that process's luck. Rows without a stdlib
 function of the same name compare with the stdlib call that does the nearest
@@ -118,9 +119,14 @@ def setup() -> Dict[str, Any]:
     }
 
 
+CHUNKS = 10  # a run's calls of each side, in this many turns
+
+
 def _time_row(name: str, stdlib_stmt: str, fastsig_stmt: str, calls: int,
               fastsig_first: bool) -> List[float]:
-    """ns per call of one run of each side, in the order asked for."""
+    """ns per call of one run of each side. The sides take turns, a tenth of
+    the calls at a time, the side asked for first: a burst of other load
+    lands on both sides alike rather than on one side's half of the run."""
     names = setup()
     setups = SETUPS.get(name, ("pass", "pass"))
     timers = [timeit.Timer(stmt, setup, globals=names)
@@ -128,11 +134,13 @@ def _time_row(name: str, stdlib_stmt: str, fastsig_stmt: str, calls: int,
     clear_pending()
     for timer in timers:  # warm up
         timer.timeit(min(calls, 1000))
-    ns = [0.0, 0.0]
-    for side in ((1, 0) if fastsig_first else (0, 1)):
-        clear_pending()
-        ns[side] = timers[side].timeit(calls) / calls * 1e9
-    return ns
+    turn = max(1, calls // CHUNKS)
+    seconds = [0.0, 0.0]
+    for _ in range(CHUNKS):
+        for side in ((1, 0) if fastsig_first else (0, 1)):
+            clear_pending()
+            seconds[side] += timers[side].timeit(turn)
+    return [s / (turn * CHUNKS) * 1e9 for s in seconds]
 
 
 def run_dropin(p: Params, progress: Progress) -> List[CallRow]:
