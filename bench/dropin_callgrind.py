@@ -40,7 +40,7 @@ def instructions(stmt: str, calls: int, side_setup: str, tmp: Path) -> int:
     out = subprocess.run(
         ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.%p", sys.executable,
          "-c", CHILD, stmt, str(calls), side_setup], capture_output=True, text=True, check=True,
-        env={**os.environ, "PYTHONHASHSEED": "0"})  # the same dict probes in every run
+        env={**os.environ, "PYTHONHASHSEED": "0"})  # the same dict layouts in every run
     match = re.search(r"Collected : (\d+)", out.stderr)
     if match is None:
         raise RuntimeError(out.stderr[-2000:])

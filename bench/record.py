@@ -92,7 +92,15 @@ def targets(res: _bench.Results) -> List[Target]:
 
 def targets_table(res: _bench.Results) -> Table:
     return Table(f"Targets, measured in the run of {res.started}", ["target", "goal", "measured", "met"],
-                 [[t.what, t.goal, times(t.measured), "yes" if t.met else "NO"] for t in targets(res)])
+                 [[t.what, t.goal, _measured(t), "yes" if t.met else "NO"] for t in targets(res)])
+
+
+def _measured(t: Target) -> str:
+    """The ratio, with a third decimal where two would read as the goal."""
+    bounds = [round(float(b), 2) for b in re.findall(r"\d+\.\d+", t.goal)]
+    if t.measured is not None and not t.met and round(t.measured, 2) in bounds:
+        return f"{t.measured:.3f}x"
+    return times(t.measured)
 
 
 def main() -> int:
