@@ -1004,6 +1004,16 @@ static void clear_wake(fs_ring *ring)
 #endif
 }
 
+/* Clear the fd, then arm the wake-up, so the next producer writes it; the
+ * fence pairs with the one in wake(): a record published before this is
+ * seen by the caller's next look, one published after it writes the fd. */
+static void arm_wake(fs_ring *ring)
+{
+    clear_wake(ring);
+    atomic_store(&ring->armed, 1);
+    atomic_thread_fence(memory_order_seq_cst);
+}
+
 /* Whoever asks for the fd may poll it: from now on every drain that runs dry
  * arms the wake-up (see drain()). The last drain may have run dry without
  * arming, so the first time the fd is armed here as a drain would, and made
@@ -1011,9 +1021,7 @@ static void clear_wake(fs_ring *ring)
 int fs_ring_fd(fs_ring *ring)
 {
     if (!atomic_exchange(&ring->polled, 1)) {
-        clear_wake(ring);
-        atomic_store(&ring->armed, 1);
-        atomic_thread_fence(memory_order_seq_cst);
+        arm_wake(ring);
         if (fill_of(ring) > 0 || atomic_load(&ring->parked_any))
             wake(ring);
     }
@@ -1140,11 +1148,8 @@ static int drain(fs_ring *ring, fs_info *out, int max, int arm)
         /* Clear before arming: a producer writes only once armed, and the
          * re-check below sees any record published (or parked) before we
          * armed, or let in by the release above. */
-        if (arm) {
-            clear_wake(ring);
-            atomic_store(&ring->armed, 1);
-            atomic_thread_fence(memory_order_seq_cst);
-        }
+        if (arm)
+            arm_wake(ring);
         uint64_t pos = atomic_load(&ring->head);
         if (atomic_load_explicit(&ring->slots[pos & ring->mask].seq,
                                  memory_order_acquire) == pos + 1)

@@ -1190,7 +1190,8 @@ static void owning_dealloc(PyObject *self)
 
 /* The base of fastsig.Listener: its reads are these C methods, one call from
  * the arguments to the list. They read the ring _set_reader() gave them; with
- * none (an accept= policy, a closed Listener) or with unusual arguments, they
+ * none (an accept= policy, a closed Listener: close() takes it back right
+ * after shutting the ring down) or with unusual arguments, they
  * hand the read to the Python method self._read(max, timeout, block,
  * values_only), which checks, raises and filters. A read holds the ring while
  * it uses the memory, so a close() that drops it frees nothing under a read. */
@@ -1242,8 +1243,10 @@ static PyObject *lc_read(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     if (block)
         timeout_obj = given[0];
     max_obj = given[block];
+    /* A closed Listener has no ring here: _read() raises. One closing meanwhile
+     * reads [] (read_ring), as a read it interrupts does. */
     ring = reader_ring(self, &address, &max);
-    if (ring != NULL && !api->ring_closing(address)
+    if (ring != NULL
         && (max_obj == NULL || max_obj == Py_None || int_in(max_obj, 1, max_batch, &max))
         && (timeout_obj == NULL || timeout_in(timeout_obj, 1, &ns))) {
         result = read_ring(address, max, ns, values_only);
@@ -1607,7 +1610,8 @@ static PyMethodDef fast_methods[] = {
          "Waiter's wait into its preallocated records."),
     FAST(ring_read,
          "ring_read(address, max, timeout, block, values_only)\n--\n\n"
-         "A Listener's read of its ring (fs_ring at address), with no accept= policy."),
+         "A Listener's read of its ring (fs_ring at address), for the accept= policy\n"
+         "path and the checked reads: ListenerCore's methods read without it."),
     FAST(signalfd_read,
          "signalfd_read(fd, max, values_only)\n--\n\n"
          "One read() of up to max records from a signalfd."),
