@@ -18,7 +18,7 @@ from typing import Any, Callable
 import pytest
 
 import fastsig
-from support import RT1, RT2, collect, exit_code, fork_sender, forked, in_child
+from support import RT1, RT2, HandlerThread, collect, exit_code, fork_sender, forked, in_child
 
 
 def _read_100_held_back(listener: fastsig.Listener) -> None:
@@ -118,6 +118,31 @@ def test_what_is_pending_is_taken_by_one_handler_entry_in_the_kernels_order() ->
         assert got[0].tid == me
         assert {(i.tid, i.time_ns) for i in got[1:]} == {(me, got[1].time_ns)}
         assert listener.stats()[RT2] == fastsig.Stats(delivered=50, dropped=0, read=50)
+
+
+@in_child(timeout=60)
+def test_each_read_gives_a_record_its_own_sender_and_thread() -> None:
+    # A Listener's reads share the ints a record has in common with the last
+    # read's (sender, uid, thread): a record must still show its own. The
+    # sender alternates between this process and a new child each round, and
+    # the thread that receives between this one and a helper.
+    me, main_tid = os.getpid(), threading.get_native_id()
+    with fastsig.Listener([RT1]) as listener:
+        with HandlerThread([RT1]) as helper:
+            for round_ in range(40):
+                if round_ % 2:
+                    sender = forked(lambda: fastsig.sigqueue(me, RT1, os.getpid()))
+                    assert exit_code(sender) == 0
+                else:
+                    sender = me
+                    fastsig.sigqueue(me, RT1, me)
+                got = listener.wait(timeout=10, max=1)
+                assert [(i.si_pid, i.si_value, i.si_uid) for i in got] == [(sender, sender, os.getuid())]
+                # The helper is the only thread with RT1 unblocked.
+                assert got[0].tid == helper.native_ids[0] != main_tid
+        fastsig.pthread_sigqueue(threading.get_ident(), RT1, 1)
+        got = listener.wait(timeout=10)
+        assert [(i.si_pid, i.si_value, i.tid) for i in got] == [(me, 1, main_tid)]
 
 
 @in_child(timeout=30)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from typing import Any
 
 import pytest
 
@@ -153,3 +154,53 @@ def test_repr_shows_what_the_code_defines() -> None:
     assert repr(timer) == "SigInfo(SIGRTMIN+1 SI_TIMER value=9 timer=3 overrun=1)"
     ring = SigInfo(RT1, SiCode.SI_QUEUE, 0, 4242, 1000, 0, 0, 7, tid=99)
     assert repr(ring) == "SigInfo(SIGRTMIN+1 SI_QUEUE from pid 4242 uid 1000 value=7 tid=99)"
+
+
+@in_child(timeout=30)
+def test_records_free_their_items_and_their_hold_on_the_class() -> None:
+    """Records made in C (every reader) and in Python (the NamedTuple's
+    constructor, _replace, a subclass) release what they hold when freed:
+    the class's count of references comes back, and a weak reference to an
+    item dies with the last record that held it."""
+    import gc
+    import sys
+    import weakref
+
+    class Sub(SigInfo):
+        pass
+
+    class Item:
+        pass
+
+    item: Any = Item()  # any object: a record is a tuple
+    dead = weakref.ref(item)
+    before = sys.getrefcount(SigInfo), sys.getrefcount(Sub)
+    with fastsig.blocked({RT1}):
+        for i in range(1000):
+            fastsig.sigqueue(os.getpid(), RT1, i)
+        taken = fastsig.sigwaitinfo_many({RT1}, 1000)
+        fastsig.sigqueue(os.getpid(), RT1, 5)
+        one = fastsig.sigwaitinfo({RT1})
+    made = [SigInfo(10, 0, 0, 1, 2, 3, 4, item), Sub(10, 0, 0, 1, 2, 3, 4), one._replace(si_errno=item)]
+    assert [info.si_value for info in taken] == list(range(1000)) and one.si_value == 5
+    assert all(type(info) is SigInfo for info in [*taken, one, made[0], made[2]])
+    assert type(made[1]) is Sub and isinstance(made[1], SigInfo)
+    assert gc.is_tracked(one) and SigInfo in gc.get_referents(one)
+    del taken, one, made, item
+    gc.collect()
+    assert (sys.getrefcount(SigInfo), sys.getrefcount(Sub)) == before
+    assert dead() is None
+
+
+def test_record_type_refuses_a_class_that_is_more_than_a_tuple() -> None:
+    from fastsig import _fast
+
+    class WithDict(tuple):  # type: ignore[type-arg]
+        pass
+
+    with pytest.raises(TypeError, match="differs from tuple"):
+        _fast.record_type(WithDict)
+    with pytest.raises(TypeError, match="tuple subclass"):
+        _fast.record_type(list)
+    with pytest.raises(TypeError, match="tuple subclass"):
+        _fast.record_type(())  # type: ignore[arg-type]

@@ -29,8 +29,11 @@
  *   its fast path copies the arguments before the call, so concurrent round
  *   trips on one Exchange share no buffer. A SignalFDCore's fd is atomic.
  * - a ListenerCore's ring, address and batch are set together and read
- *   together (a read takes its own reference to the ring), under the GIL or,
+ *   together (a read takes its own reference to the ring), and its kept ints
+ *   are taken by a read and put back after it, under the GIL or,
  *   free-threaded, the object's critical section.
+ * - tuple_items_follow_header is written by the module's init, before any
+ *   other code can run, and only read afterwards.
  * - nothing else is shared: each call works on its own stack buffers.
  */
 #ifndef _GNU_SOURCE
@@ -85,7 +88,6 @@ static const char *const checked_names[C_COUNT] = {
 static const fs_api *api;
 static PyObject *checked[C_COUNT];
 static PyObject *siginfo_type;         /* fastsig.SigInfo, a tuple subclass */
-static allocfunc siginfo_alloc;        /* SigInfo's tp_alloc, up to 3.13 */
 static newfunc tuple_tp_new;           /* tuple's tp_new, which builds one (3.10+) */
 static PyObject *tuple_new;            /* tuple.__new__, the same from Python (3.9) */
 static PyObject *as_signal[NSIG_MASK]; /* number -> signal.Signals member or int */
@@ -330,6 +332,100 @@ static PyObject *none_after_handlers(void)
 
 /* ---- results ------------------------------------------------------------ */
 
+/* fastsig.SigInfo: a subclass of the SigInfo NamedTuple (fastsig._siginfo),
+ * which gives it every field name, method and property, with a deallocator
+ * of its own. A class defined in Python frees through CPython's generic
+ * subtype_dealloc (finalizers, weak references, slots, a trashcan) before
+ * tuple's: a record has none of those, and this one decrefs its items and
+ * frees it. Like CPython's struct sequences (signal.struct_siginfo), it
+ * keeps no trashcan: a chain of records nested in records thousands deep
+ * could exhaust the C stack when freed, as a chain of struct_siginfo can. */
+
+/* Up to 3.13 a tuple is a PyVarObject header followed by its items
+ * (PyTupleObject, fixed for those versions). 3.14 added a hash cache after
+ * the header, which only tuple's own functions know about. Set by the
+ * module's init, read-only afterwards. */
+static int tuple_items_follow_header;
+
+static PyObject **record_items(PyObject *self)
+{
+    return (PyObject **)((char *)self + sizeof(PyVarObject));
+}
+
+static void record_dealloc(PyObject *self)
+{
+    PyTypeObject *type = Py_TYPE(self);
+    Py_ssize_t n = Py_SIZE(self);
+
+    PyObject_GC_UnTrack(self);
+    if (tuple_items_follow_header) {
+        PyObject **items = record_items(self);
+        for (Py_ssize_t i = 0; i < n; i++)
+            Py_XDECREF(items[i]);
+    } else {
+        for (Py_ssize_t i = 0; i < n; i++)
+            Py_XDECREF(PyTuple_GetItem(self, i));  /* borrowed: the tuple's own */
+    }
+    PyObject_GC_Del(self);
+    Py_DECREF(type);  /* instances of a heap type own a reference to it */
+}
+
+static int record_traverse(PyObject *self, visitproc visit, void *arg)
+{
+    Py_ssize_t n = Py_SIZE(self);
+
+    Py_VISIT(Py_TYPE(self));
+    for (Py_ssize_t i = 0; i < n; i++)
+        Py_VISIT(PyTuple_GetItem(self, i));
+    return 0;
+}
+
+static PyType_Slot record_slots[] = {
+    {Py_tp_dealloc, (void *)record_dealloc},
+    {Py_tp_traverse, (void *)record_traverse},
+    {0, NULL},
+};
+
+static PyType_Spec record_spec = {
+    "fastsig.SigInfo", 0, 0,  /* the size of its base, a tuple's */
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC, record_slots,
+};
+
+/* record_type(fields): fastsig.SigInfo, made from the NamedTuple that
+ * defines its fields (a tuple subclass that adds nothing to a tuple's
+ * memory, as NamedTuple's __slots__ = () ensures). */
+static PyObject *fast_record_type(PyObject *self, PyObject *fields)
+{
+    static const char *const sizes[] = {"__basicsize__", "__dictoffset__", "__weakrefoffset__"};
+    PyObject *tuple_type = (PyObject *)&PyTuple_Type, *bases, *type;
+    (void)self;
+
+    if (!PyType_Check(fields) || !PyObject_IsSubclass(fields, tuple_type)) {
+        PyErr_SetString(PyExc_TypeError, "record_type: fields must be a tuple subclass");
+        return NULL;
+    }
+    /* The deallocator frees a tuple: the instances must be nothing more. */
+    for (int i = 0; i < 3; i++) {
+        PyObject *mine = PyObject_GetAttrString(fields, sizes[i]);
+        PyObject *tuples = PyObject_GetAttrString(tuple_type, sizes[i]);
+        int same = mine != NULL && tuples != NULL
+                   ? PyObject_RichCompareBool(mine, tuples, Py_EQ) : -1;
+        Py_XDECREF(mine);
+        Py_XDECREF(tuples);
+        if (same < 0)
+            return NULL;
+        if (!same)
+            return PyErr_Format(PyExc_TypeError,
+                                "record_type: fields' %s differs from tuple's", sizes[i]);
+    }
+    bases = PyTuple_Pack(1, fields);
+    if (bases == NULL)
+        return NULL;
+    type = PyType_FromSpecWithBases(&record_spec, bases);
+    Py_DECREF(bases);
+    return type;
+}
+
 /* Most fields of a record are 0 (those its si_code does not define): the
  * shared 0, and a failure flag only where an int is made. */
 static PyObject *new_int(long long v, int *failed)
@@ -345,19 +441,50 @@ static PyObject *new_int(long long v, int *failed)
     return o;
 }
 
-/* The previous record of a batch, whose sender, thread and time the next
- * usually shares (a flood from one sender; records taken in one handler
- * entry): those fields are then the same int objects, made once. */
+/* Ints a record usually shares with the one before it: its sender's pid and
+ * uid (a flood from one sender), the thread whose handler ran, the time of a
+ * handler entry that took several. Each is made once and then shared, within
+ * a batch and, for a Listener, from one read to the next. */
 typedef struct {
-    const fs_info *info;  /* NULL: none yet */
-    PyObject *pid, *uid, *tid, *time_ns;  /* borrowed from its record */
-} shared_fields;
+    long long value;
+    PyObject *obj;  /* strong; NULL: none yet */
+} kept_int;
 
-#define SHARED_INT(name, v) \
-    (prev != NULL && prev->info != NULL && prev->info->name == (v) \
-         ? (Py_INCREF(prev->name), prev->name) : new_int((v), &failed))
+typedef struct {
+    kept_int pid, uid, tid, time_ns;
+} kept_ints;
 
-static PyObject *new_siginfo(const fs_info *info, shared_fields *prev)
+/* v as an int, shared through k where there is one (NULL: a lone record). */
+static inline PyObject *kept(kept_int *k, long long v, int *failed)
+{
+    PyObject *o;
+
+    if (k == NULL)
+        return new_int(v, failed);
+    if (k->obj != NULL && k->value == v) {
+        Py_INCREF(k->obj);
+        return k->obj;
+    }
+    o = new_int(v, failed);
+    if (o != NULL) {
+        Py_XDECREF(k->obj);
+        Py_INCREF(o);
+        k->obj = o;
+        k->value = v;
+    }
+    return o;
+}
+
+static inline void kept_clear(kept_ints *k)
+{
+    Py_CLEAR(k->pid.obj);
+    Py_CLEAR(k->uid.obj);
+    Py_CLEAR(k->tid.obj);
+    Py_CLEAR(k->time_ns.obj);
+}
+
+/* A record as SigInfo; keep: the ints it may share (NULL: a lone record). */
+static PyObject *new_siginfo(const fs_info *info, kept_ints *keep)
 {
     PyObject *fields[14], *items, *args, *result = NULL;
     int failed = 0;
@@ -365,8 +492,8 @@ static PyObject *new_siginfo(const fs_info *info, shared_fields *prev)
     fields[0] = new_int(info->signo, &failed);
     fields[1] = new_int(info->code, &failed);
     fields[2] = new_int(info->err, &failed);
-    fields[3] = SHARED_INT(pid, info->pid);
-    fields[4] = SHARED_INT(uid, info->uid);
+    fields[3] = kept(keep ? &keep->pid : NULL, info->pid, &failed);
+    fields[4] = kept(keep ? &keep->uid : NULL, info->uid, &failed);
     fields[5] = new_int(info->status, &failed);
     fields[6] = new_int(info->band, &failed);
     fields[7] = new_int(info->value, &failed);
@@ -379,22 +506,19 @@ static PyObject *new_siginfo(const fs_info *info, shared_fields *prev)
     fields[9] = new_int(info->fd, &failed);
     fields[10] = new_int(info->timerid, &failed);
     fields[11] = new_int(info->overrun, &failed);
-    fields[12] = SHARED_INT(tid, info->tid);
-    fields[13] = SHARED_INT(time_ns, info->time_ns);
-    if (prev != NULL && !failed) {
-        *prev = (shared_fields){info, fields[3], fields[4], fields[12], fields[13]};
-    }
-    /* Up to 3.13 a tuple is a PyVarObject header followed by its items
-     * (PyTupleObject, fixed for those versions), so this is all that
-     * tuple.__new__(SigInfo, items) does, PyTuple_SET_ITEM included. 3.14
-     * added a hash cache to the object, which only tuple's constructor sets. */
-    if (siginfo_alloc != NULL) {
-        items = failed ? NULL : siginfo_alloc((PyTypeObject *)siginfo_type, 14);
-        if (items != NULL)
-            memcpy((char *)items + sizeof(PyVarObject), fields, sizeof fields);  /* steals */
-        else
+    fields[12] = kept(keep ? &keep->tid : NULL, info->tid, &failed);
+    fields[13] = kept(keep ? &keep->time_ns : NULL, info->time_ns, &failed);
+    /* Where the items follow the header, this is all that
+     * tuple.__new__(SigInfo, items) does, PyTuple_SET_ITEM included. */
+    if (tuple_items_follow_header) {
+        items = failed ? NULL : (PyObject *)PyObject_GC_NewVar(PyObject, (PyTypeObject *)siginfo_type, 14);
+        if (items != NULL) {
+            memcpy(record_items(items), fields, sizeof fields);  /* steals */
+            PyObject_GC_Track(items);
+        } else {
             for (int i = 0; i < 14; i++)
                 Py_XDECREF(fields[i]);
+        }
         return items;
     }
     items = failed ? NULL : PyTuple_New(14);
@@ -424,17 +548,20 @@ static PyObject *new_siginfo(const fs_info *info, shared_fields *prev)
 
 /* The records of a batch taken in up to two parts, as SigInfo or as values. */
 static PyObject *new_list(const fs_info *first, int n, const fs_info *rest, int more,
-                          int values_only)
+                          int values_only, kept_ints *keep)
 {
     PyObject *list = PyList_New(n + more);
-    shared_fields prev = {NULL, NULL, NULL, NULL, NULL};
+    kept_ints batch = {{0, NULL}, {0, NULL}, {0, NULL}, {0, NULL}};
 
+    if (keep == NULL && n + more > 1)
+        keep = &batch;
     for (int i = 0; list != NULL && i < n + more; i++) {
         const fs_info *info = i < n ? &first[i] : &rest[i - n];
-        PyObject *item = values_only ? PyLong_FromLongLong(info->value) : new_siginfo(info, &prev);
+        PyObject *item = values_only ? PyLong_FromLongLong(info->value) : new_siginfo(info, keep);
         if (item == NULL || PyList_SetItem(list, i, item) < 0)
             Py_CLEAR(list);
     }
+    kept_clear(&batch);
     return list;
 }
 
@@ -777,7 +904,7 @@ static PyObject *wait_list(uint64_t mask, fs_info *out, int max, int64_t ns, int
 
     if (out != NULL) {
         n = wait_records(mask, out, max, ns);
-        return n < 0 ? NULL : new_list(out, n, NULL, 0, values_only);
+        return n < 0 ? NULL : new_list(out, n, NULL, 0, values_only, NULL);
     }
     n = wait_records(mask, stack, max < STACK_RECORDS ? max : STACK_RECORDS, ns);
     if (n < 0)
@@ -789,7 +916,7 @@ static PyObject *wait_list(uint64_t mask, fs_info *out, int max, int64_t ns, int
         more = wait_records(mask, rest, max - n, 0);  /* cannot fail: mask is valid */
     }
     if (more >= 0)
-        result = new_list(stack, n, rest, more, values_only);
+        result = new_list(stack, n, rest, more, values_only, NULL);
     PyMem_Free(rest);
     return result;
 }
@@ -884,7 +1011,8 @@ static int ring_records(fs_ring *ring, fs_info *out, int max, int64_t ns)
  * counted in for close() (fs_ring_enter), of a ring the caller holds a
  * reference to; [] if it is closing. The first STACK_RECORDS land on the
  * stack; a bigger batch, already there, is drained into a buffer of its own. */
-static PyObject *read_ring(fs_ring *ring, long long max, int64_t ns, int values_only)
+static PyObject *read_ring(fs_ring *ring, long long max, int64_t ns, int values_only,
+                           kept_ints *keep)
 {
     fs_info stack[STACK_RECORDS], *rest = NULL;
     fs_reading reading;
@@ -900,7 +1028,7 @@ static PyObject *read_ring(fs_ring *ring, long long max, int64_t ns, int values_
         more = api->ring_drain(ring, rest, (int)max - n);
     api->ring_leave(&reading);
     if (n >= 0)
-        result = new_list(stack, n, rest, more, values_only);
+        result = new_list(stack, n, rest, more, values_only, keep);
     PyMem_Free(rest);
     return result;
 }
@@ -919,7 +1047,8 @@ static PyObject *fast_ring_read(PyObject *self, PyObject *const *args, Py_ssize_
         || !int_in(args[1], 1, max_batch, &max)
         || (PyObject_IsTrue(args[3]) == 1 && !timeout_in(args[2], 1, &ns)))
         return call_checked(C_RING_READ, args, nargs, kwnames);
-    return read_ring((fs_ring *)(uintptr_t)address, max, ns, PyObject_IsTrue(args[4]) == 1);
+    return read_ring((fs_ring *)(uintptr_t)address, max, ns, PyObject_IsTrue(args[4]) == 1,
+                     NULL);
 }
 
 /* One read() of up to max records from a signalfd, retried after EINTR
@@ -977,7 +1106,7 @@ static PyObject *read_batch(int fd, int max, int values_only, _Atomic(read_buffe
                             api->signalfd_record_size());
     if (max <= STACK_RECORDS) {
         n = read_records(fd, scratch, max, first);
-        return n < 0 ? NULL : new_list(first, n, NULL, 0, values_only);
+        return n < 0 ? NULL : new_list(first, n, NULL, 0, values_only, NULL);
     }
     if (spare != NULL)
         buf = atomic_exchange(spare, NULL);
@@ -990,7 +1119,7 @@ static PyObject *read_batch(int fd, int max, int values_only, _Atomic(read_buffe
     fs_info *out = (fs_info *)(buf->data + (size_t)buf->records * FS_SIGNALFD_RECORD);
     n = read_records(fd, buf->data, max, out);
     if (n >= 0)
-        result = new_list(out, n, NULL, 0, values_only);
+        result = new_list(out, n, NULL, 0, values_only, NULL);
     if (spare != NULL)
         buf = atomic_exchange(spare, buf);  /* another thread's spare, if it put one back */
     PyMem_Free(buf);
@@ -1028,7 +1157,7 @@ static PyObject *fast_records(PyObject *self, PyObject *const *args, Py_ssize_t 
         PyErr_SetString(PyExc_TypeError, "records() takes an address and a count");
         return NULL;
     }
-    return new_list((const fs_info *)(uintptr_t)address, (int)n, NULL, 0, 0);
+    return new_list((const fs_info *)(uintptr_t)address, (int)n, NULL, 0, 0, NULL);
 }
 
 /* ---- SignalFD ----------------------------------------------------------- */
@@ -1183,8 +1312,7 @@ static void owning_dealloc(PyObject *self)
 
 #define OWNING_SLOTS \
     {Py_tp_traverse, (void *)owning_traverse}, \
-    {Py_tp_clear, (void *)owning_clear}, \
-    {Py_tp_dealloc, (void *)owning_dealloc}
+    {Py_tp_clear, (void *)owning_clear}
 
 /* ---- Listener ----------------------------------------------------------- */
 
@@ -1199,10 +1327,13 @@ typedef struct {
     OwningCore base;   /* the Ring object owning *address */
     fs_ring *address;
     long long batch;   /* max when none is given */
+    kept_ints kept;    /* the ints the last read's records ended with */
 } ListenerCore;
 
-/* The Ring, its address and batch are changed together, by _set_reader(): on
- * the free-threaded build under the object's critical section. */
+/* The Ring, its address and batch are changed together, by _set_reader(),
+ * and the kept ints by each read, which takes them at its start and puts them
+ * back at its end (two reads at once: the second starts with none): on the
+ * free-threaded build under the object's critical section. */
 #ifdef Py_GIL_DISABLED
 #define BEGIN_OWNED(obj) Py_BEGIN_CRITICAL_SECTION(obj)
 #define END_OWNED() Py_END_CRITICAL_SECTION()
@@ -1212,8 +1343,9 @@ typedef struct {
 #endif
 
 /* A new reference to the ring the fast path reads (NULL: none), with its
- * address and batch. */
-static PyObject *reader_ring(PyObject *self, fs_ring **address, long long *batch)
+ * address and batch, and the kept ints, taken for this read. */
+static PyObject *reader_ring(PyObject *self, fs_ring **address, long long *batch,
+                             kept_ints *keep)
 {
     ListenerCore *core = (ListenerCore *)self;
     PyObject *ring;
@@ -1223,8 +1355,29 @@ static PyObject *reader_ring(PyObject *self, fs_ring **address, long long *batch
     Py_XINCREF(ring);
     *address = core->address;
     *batch = core->batch;
+    *keep = core->kept;
+    memset(&core->kept, 0, sizeof core->kept);
     END_OWNED();
     return ring;
+}
+
+/* Puts a read's kept ints back for the next one. */
+static void keep_for_next_read(PyObject *self, kept_ints *keep)
+{
+    ListenerCore *core = (ListenerCore *)self;
+    kept_ints old;
+
+    BEGIN_OWNED(self);
+    old = core->kept;
+    core->kept = *keep;
+    END_OWNED();
+    kept_clear(&old);
+}
+
+static void lc_dealloc(PyObject *self)
+{
+    kept_clear(&((ListenerCore *)self)->kept);
+    owning_dealloc(self);
 }
 
 static PyObject *lc_read(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
@@ -1232,6 +1385,7 @@ static PyObject *lc_read(PyObject *self, PyObject *const *args, Py_ssize_t nargs
 {
     static const char *const wait_names[] = {"timeout", "max"};
     PyObject *given[2], *timeout_obj = NULL, *max_obj, *ring, *result;
+    kept_ints keep;
     fs_ring *address;
     long long max;
     int64_t ns = block ? -1 : 0;
@@ -1245,17 +1399,18 @@ static PyObject *lc_read(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     max_obj = given[block];
     /* A closed Listener has no ring here: _read() raises. One closing meanwhile
      * reads [] (read_ring), as a read it interrupts does. */
-    ring = reader_ring(self, &address, &max);
+    ring = reader_ring(self, &address, &max, &keep);
     if (ring != NULL
         && (max_obj == NULL || max_obj == Py_None || int_in(max_obj, 1, max_batch, &max))
         && (timeout_obj == NULL || timeout_in(timeout_obj, 1, &ns))) {
-        result = read_ring(address, max, ns, values_only);
+        result = read_ring(address, max, ns, values_only, &keep);
     } else {
         result = PyObject_CallMethod(self, "_read", "OOOO", max_obj ? max_obj : Py_None,
                                      timeout_obj ? timeout_obj : Py_None,
                                      block ? Py_True : Py_False,
                                      values_only ? Py_True : Py_False);
     }
+    keep_for_next_read(self, &keep);
     Py_XDECREF(ring);
     return result;
 }
@@ -1334,6 +1489,7 @@ static PyMethodDef lc_methods[] = {
 static PyType_Slot lc_slots[] = {
     {Py_tp_doc, (void *)"The C part of fastsig.Listener."},
     OWNING_SLOTS,
+    {Py_tp_dealloc, (void *)lc_dealloc},
     {Py_tp_methods, lc_methods},
     {0, NULL},
 };
@@ -1436,6 +1592,7 @@ static PyMethodDef xc_methods[] = {
 static PyType_Slot xc_slots[] = {
     {Py_tp_doc, (void *)"The C part of fastsig.Exchange."},
     OWNING_SLOTS,
+    {Py_tp_dealloc, (void *)owning_dealloc},
     {Py_tp_methods, xc_methods},
     {0, NULL},
 };
@@ -1529,8 +1686,6 @@ static PyObject *fast_setup(PyObject *self, PyObject *args)
     tuple_tp_new = (newfunc)PyType_GetSlot(&PyTuple_Type, Py_tp_new);
     if (tuple_tp_new == NULL)
         PyErr_Clear();
-    if (runtime_before(3, 14))
-        siginfo_alloc = (allocfunc)PyType_GetSlot((PyTypeObject *)type, Py_tp_alloc);
     names = name_dict;
     threads = thread_dict;
     raise_os_error = os_err;
@@ -1545,6 +1700,10 @@ static PyObject *fast_setup(PyObject *self, PyObject *args)
     {#name, FASTCALL_KW(fast_##name), METH_FASTCALL | METH_KEYWORDS, doc}
 
 static PyMethodDef fast_methods[] = {
+    {"record_type", fast_record_type, METH_O,
+     "record_type(fields, /)\n--\n\n"
+     "fastsig.SigInfo: a subclass of fields (the SigInfo NamedTuple) whose\n"
+     "records this module makes and frees without the generic paths."},
     {"setup", fast_setup, METH_VARARGS,
      "setup(api_address, siginfo_type, signals, valid_mask, catchable_mask, names,\n"
      "      threads, checked, raise_os_error, raise_send_error, max_batch, /)\n--\n\n"
@@ -1648,6 +1807,7 @@ PyMODINIT_FUNC PyInit__fast(void)
 #ifdef Py_GIL_DISABLED
     PyUnstable_Module_SetGIL(module, Py_MOD_GIL_NOT_USED);
 #endif
+    tuple_items_follow_header = runtime_before(3, 14);
     for (size_t i = 0; i < sizeof core_types / sizeof core_types[0]; i++) {
         type = PyType_FromSpec(core_types[i].spec);
         if (type == NULL || PyModule_AddObject(module, core_types[i].name, type) < 0) {

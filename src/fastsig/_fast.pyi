@@ -8,6 +8,7 @@ from typing_extensions import disjoint_base
 from ._names import SignalLike, SignalSet
 from ._siginfo import SigInfo
 
+def record_type(fields: type, /) -> type: ...
 def setup(
     api_address: int,
     siginfo_type: type,
