@@ -63,6 +63,9 @@
 #endif
 typedef PyObject *(*fastcall_kw)(PyObject *, PyObject *const *, Py_ssize_t, PyObject *);
 #define FASTCALL_KW(fn) ((PyCFunction)(void (*)(void))(fastcall_kw)(fn))
+/* The unusual paths (the checked code, errors, other versions' layouts):
+ * kept out of the hot functions, whose code then fits fewer cache lines. */
+#define COLD __attribute__((cold, noinline))
 
 #define NSIG_MASK 65          /* signals 1..64, the width of a mask */
 #define PID_MAX INT32_MAX
@@ -253,14 +256,12 @@ static PyObject *keyword(PyObject *const *args, Py_ssize_t nargs, PyObject *kwna
 /* A method's optional arguments, names[0..count-1], given by position or by
  * name, into out (NULL: not given). 0 with a TypeError, which `usage` ends,
  * for anything else. */
-static int optional_args(const char *method, const char *usage, const char *const *names,
-                         int count, PyObject *const *args, Py_ssize_t nargs,
-                         PyObject *kwnames, PyObject **out)
+static COLD int keyword_args(const char *method, const char *usage, const char *const *names,
+                             int count, PyObject *const *args, Py_ssize_t nargs,
+                             PyObject *kwnames, PyObject **out)
 {
     Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_Size(kwnames);
 
-    for (int i = 0; i < count; i++)
-        out[i] = i < nargs ? args[i] : NULL;
     if (nargs > count)
         goto refused;
     for (Py_ssize_t k = 0; k < nkw; k++) {
@@ -278,12 +279,23 @@ refused:
     return 0;
 }
 
+static int optional_args(const char *method, const char *usage, const char *const *names,
+                         int count, PyObject *const *args, Py_ssize_t nargs,
+                         PyObject *kwnames, PyObject **out)
+{
+    for (int i = 0; i < count; i++)
+        out[i] = i < nargs ? args[i] : NULL;
+    if (kwnames == NULL && nargs <= count)
+        return 1;
+    return keyword_args(method, usage, names, count, args, nargs, kwnames, out);
+}
+
 static const char *const max_name[] = {"max"};
 #define MAX_ONLY "one optional argument, max"
 
 /* The checked implementation, called with the same arguments. */
-static PyObject *call_checked(int which, PyObject *const *args, Py_ssize_t nargs,
-                              PyObject *kwnames)
+static COLD PyObject *call_checked(int which, PyObject *const *args, Py_ssize_t nargs,
+                                   PyObject *kwnames)
 {
     Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_Size(kwnames);
     PyObject *tuple = PyTuple_New(nargs), *kw = NULL, *result = NULL;
@@ -311,7 +323,7 @@ done:
 }
 
 /* Let raiser(err, syscall) raise the exception for a failed call. */
-static PyObject *fail(PyObject *raiser, int err, const char *syscall)
+static COLD PyObject *fail(PyObject *raiser, int err, const char *syscall)
 {
     PyObject *ret = PyObject_CallFunction(raiser, "is", err, syscall);
     if (ret != NULL) {
@@ -428,7 +440,7 @@ static PyObject *fast_record_type(PyObject *self, PyObject *fields)
 
 /* Most fields of a record are 0 (those its si_code does not define): the
  * shared 0, and a failure flag only where an int is made. */
-static PyObject *new_int(long long v, int *failed)
+static inline PyObject *new_int(long long v, int *failed)
 {
     PyObject *o;
 
@@ -450,17 +462,18 @@ typedef struct {
     PyObject *obj;  /* strong; NULL: none yet */
 } kept_int;
 
+#define SIGINFO_FIELDS 14
+
 typedef struct {
     kept_int pid, uid, tid, time_ns;
 } kept_ints;
 
-/* v as an int, shared through k where there is one (NULL: a lone record). */
-static inline PyObject *kept(kept_int *k, long long v, int *failed)
+/* v as an int, the one kept in k if it has that value. Not inlined: four
+ * copies would make the code of a read several cache lines longer. */
+static __attribute__((noinline)) PyObject *kept(kept_int *k, long long v, int *failed)
 {
     PyObject *o;
 
-    if (k == NULL)
-        return new_int(v, failed);
     if (k->obj != NULL && k->value == v) {
         Py_INCREF(k->obj);
         return k->obj;
@@ -475,6 +488,8 @@ static inline PyObject *kept(kept_int *k, long long v, int *failed)
     return o;
 }
 
+#define KEPT(name) (keep ? kept(&keep->name, info->name, &failed) : new_int(info->name, &failed))
+
 static inline void kept_clear(kept_ints *k)
 {
     Py_CLEAR(k->pid.obj);
@@ -483,46 +498,13 @@ static inline void kept_clear(kept_ints *k)
     Py_CLEAR(k->time_ns.obj);
 }
 
-/* A record as SigInfo; keep: the ints it may share (NULL: a lone record). */
-static PyObject *new_siginfo(const fs_info *info, kept_ints *keep)
+/* A record from its fields (new references, NULL where one failed) by
+ * tuple's own constructor: for 3.14 on, and where an int failed. */
+static COLD PyObject *siginfo_from_tuple(PyObject **fields, int failed)
 {
-    PyObject *fields[14], *items, *args, *result = NULL;
-    int failed = 0;
+    PyObject *items = failed ? NULL : PyTuple_New(SIGINFO_FIELDS), *args, *result = NULL;
 
-    fields[0] = new_int(info->signo, &failed);
-    fields[1] = new_int(info->code, &failed);
-    fields[2] = new_int(info->err, &failed);
-    fields[3] = kept(keep ? &keep->pid : NULL, info->pid, &failed);
-    fields[4] = kept(keep ? &keep->uid : NULL, info->uid, &failed);
-    fields[5] = new_int(info->status, &failed);
-    fields[6] = new_int(info->band, &failed);
-    fields[7] = new_int(info->value, &failed);
-    if (info->addr > LLONG_MAX) {
-        fields[8] = PyLong_FromUnsignedLongLong(info->addr);
-        failed |= fields[8] == NULL;
-    } else {
-        fields[8] = new_int((long long)info->addr, &failed);
-    }
-    fields[9] = new_int(info->fd, &failed);
-    fields[10] = new_int(info->timerid, &failed);
-    fields[11] = new_int(info->overrun, &failed);
-    fields[12] = kept(keep ? &keep->tid : NULL, info->tid, &failed);
-    fields[13] = kept(keep ? &keep->time_ns : NULL, info->time_ns, &failed);
-    /* Where the items follow the header, this is all that
-     * tuple.__new__(SigInfo, items) does, PyTuple_SET_ITEM included. */
-    if (tuple_items_follow_header) {
-        items = failed ? NULL : (PyObject *)PyObject_GC_NewVar(PyObject, (PyTypeObject *)siginfo_type, 14);
-        if (items != NULL) {
-            memcpy(record_items(items), fields, sizeof fields);  /* steals */
-            PyObject_GC_Track(items);
-        } else {
-            for (int i = 0; i < 14; i++)
-                Py_XDECREF(fields[i]);
-        }
-        return items;
-    }
-    items = failed ? NULL : PyTuple_New(14);
-    for (int i = 0; i < 14; i++) {
+    for (int i = 0; i < SIGINFO_FIELDS; i++) {
         if (items != NULL)
             PyTuple_SetItem(items, i, fields[i]);  /* steals */
         else
@@ -544,6 +526,43 @@ static PyObject *new_siginfo(const fs_info *info, kept_ints *keep)
     Py_XDECREF(args);
     Py_DECREF(items);
     return result;
+}
+
+/* A record as SigInfo; keep: the ints it may share (NULL: a lone record). */
+static PyObject *new_siginfo(const fs_info *info, kept_ints *keep)
+{
+    PyObject *fields[SIGINFO_FIELDS], *items;
+    int failed = 0;
+
+    fields[0] = new_int(info->signo, &failed);
+    fields[1] = new_int(info->code, &failed);
+    fields[2] = new_int(info->err, &failed);
+    fields[3] = KEPT(pid);
+    fields[4] = KEPT(uid);
+    fields[5] = new_int(info->status, &failed);
+    fields[6] = new_int(info->band, &failed);
+    fields[7] = new_int(info->value, &failed);
+    if (info->addr > LLONG_MAX) {
+        fields[8] = PyLong_FromUnsignedLongLong(info->addr);
+        failed |= fields[8] == NULL;
+    } else {
+        fields[8] = new_int((long long)info->addr, &failed);
+    }
+    fields[9] = new_int(info->fd, &failed);
+    fields[10] = new_int(info->timerid, &failed);
+    fields[11] = new_int(info->overrun, &failed);
+    fields[12] = KEPT(tid);
+    fields[13] = KEPT(time_ns);
+    if (!tuple_items_follow_header || failed)
+        return siginfo_from_tuple(fields, failed);
+    /* Where the items follow the header, this is all that
+     * tuple.__new__(SigInfo, items) does, PyTuple_SET_ITEM included. */
+    items = (PyObject *)PyObject_GC_NewVar(PyObject, (PyTypeObject *)siginfo_type, SIGINFO_FIELDS);
+    if (items == NULL)
+        return siginfo_from_tuple(fields, 1);
+    memcpy(record_items(items), fields, sizeof fields);  /* steals */
+    PyObject_GC_Track(items);
+    return items;
 }
 
 /* The records of a batch taken in up to two parts, as SigInfo or as values. */
