@@ -1100,10 +1100,24 @@ static int take_parked(fs_ring *ring, fs_info *out)
  * as long as it keeps reading them: a ring not read for FS_READ_RECENT_NS
  * holds back no other (it drops what it has no room for, counted). */
 #define FS_READ_RECENT_NS 100000000
+
+/* When a read happened, for the judgement above: a clock tick (a few ms) is
+ * precision enough, and the coarse clock is read without the TSC. */
+static int64_t read_clock_ns(void)
+{
+#ifdef CLOCK_MONOTONIC_COARSE
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+#else
+    return fs_monotonic_ns();
+#endif
+}
+
 static uint64_t releasable(const fs_ring *ring, uint64_t sigs)
 {
     int32_t me = thread_tid();
-    int64_t recent = fs_monotonic_ns() - FS_READ_RECENT_NS;
+    int64_t recent = read_clock_ns() - FS_READ_RECENT_NS;
     uint64_t out = 0;
     for (int sig = 1; sig < FS_NSIG; sig++) {
         if (!(sigs & BIT(sig)))
@@ -1132,9 +1146,13 @@ static uint64_t releasable(const fs_ring *ring, uint64_t sigs)
  * no read of the fd. */
 static int drain(fs_ring *ring, fs_info *out, int max, int arm)
 {
-    if (!atomic_load(&ring->closing))
-        atomic_store(&ring->reader_tid, thread_tid());
-    atomic_store_explicit(&ring->read_ns, fs_monotonic_ns(), memory_order_relaxed);
+    /* Stored only when it changes: a store of the same value would still
+     * cost a locked write per read. */
+    int32_t me = thread_tid();
+    if (atomic_load_explicit(&ring->reader_tid, memory_order_relaxed) != me
+        && !atomic_load(&ring->closing))
+        atomic_store(&ring->reader_tid, me);
+    atomic_store_explicit(&ring->read_ns, read_clock_ns(), memory_order_relaxed);
     int n = 0;
     for (;;) {
         while (n < max && (take_parked(ring, &out[n]) || take(ring, &out[n])))
