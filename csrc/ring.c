@@ -56,10 +56,11 @@
  * forked child's thread starts afresh (after_fork_child). */
 #if defined(__GLIBC__) && defined(__linux__)
 #define FS_HANDLER_TID_CACHE 1
-static __thread int32_t this_thread_tid __attribute__((tls_model("initial-exec")));
+#define FS_STATIC_TLS __attribute__((tls_model("initial-exec")))
 #else
-static __thread int32_t this_thread_tid;
+#define FS_STATIC_TLS
 #endif
+static __thread int32_t this_thread_tid FS_STATIC_TLS;
 
 static int32_t thread_tid(void)
 {
@@ -589,7 +590,7 @@ static void on_signal(int sig, siginfo_t *si, void *context)
 
 /* This thread's reads in progress, innermost first: a read may run inside
  * another, in a signal handler (Python's) that the outer read let run. */
-static __thread fs_reading *reading_here;
+static __thread fs_reading *reading_here FS_STATIC_TLS;  /* a plain load, as above */
 
 static int reads_here(const fs_ring *ring)
 {
