@@ -359,6 +359,8 @@ static PyObject *none_after_handlers(void)
  * module's init, read-only afterwards. */
 static int tuple_items_follow_header;
 
+#define SIGINFO_FIELDS 14
+
 static PyObject **record_items(PyObject *self)
 {
     return (PyObject **)((char *)self + sizeof(PyVarObject));
@@ -461,8 +463,6 @@ typedef struct {
     long long value;
     PyObject *obj;  /* strong; NULL: none yet */
 } kept_int;
-
-#define SIGINFO_FIELDS 14
 
 typedef struct {
     kept_int pid, uid, tid, time_ns;
