@@ -36,6 +36,7 @@ static struct timespec ref_timespec(int64_t ns)
 struct ref_sender {
     int32_t pid;
     int glibc;
+    int kill;
 #ifdef FS_HAVE_RT_SIGQUEUEINFO
     siginfo_t si;
 #endif
@@ -46,6 +47,7 @@ static void sender_init(struct ref_sender *s, int32_t pid, int flags)
     memset(s, 0, sizeof *s);
     s->pid = pid;
     s->glibc = (flags & FS_REF_GLIBC) != 0;
+    s->kill = (flags & FS_REF_KILL) != 0;
 #ifdef FS_HAVE_RT_SIGQUEUEINFO
     s->si.si_code = SI_QUEUE;
     s->si.si_pid = getpid();
@@ -57,6 +59,8 @@ static void sender_init(struct ref_sender *s, int32_t pid, int flags)
 
 static int send_one(struct ref_sender *s, int sig, int64_t value)
 {
+    if (s->kill)
+        return kill((pid_t)s->pid, sig);
 #ifdef FS_HAVE_RT_SIGQUEUEINFO
     if (!s->glibc) {
         s->si.si_signo = sig;

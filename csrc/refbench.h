@@ -24,7 +24,8 @@ enum {
     FS_REF_SIGNALFD = 2,      /* read() batches of signalfd records */
     FS_REF_HANDLER = 3,       /* SA_SIGINFO handler counting into atomics */
     FS_REF_TAKE = 4,          /* the same, also taking what is pending (rt_sigtimedwait) */
-    FS_REF_GLIBC = 1          /* fs_ref_flood flag: glibc sigqueue(), 3 syscalls */
+    FS_REF_GLIBC = 1,         /* fs_ref_flood flag: glibc sigqueue(), 3 syscalls */
+    FS_REF_KILL = 2           /* fs_ref_flood flag: kill(), no value (the send cost's yardstick) */
 };
 
 typedef struct fs_ref_sent {

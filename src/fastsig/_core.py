@@ -476,10 +476,12 @@ _REF_RECV_FIELDS = ("received", "unique", "out_of_order", "duplicates", "foreign
                     "first_ns", "last_ns", "end_ns", "start_ns")
 
 
-def ref_flood(pid: int, sig: int, n: int, end_sig: int, glibc: bool = False) -> Dict[str, int]:
-    """C sender: values 0..n-1 on sig, then -1 on end_sig (0: none)."""
+def ref_flood(pid: int, sig: int, n: int, end_sig: int, glibc: bool = False,
+              kill: bool = False) -> Dict[str, int]:
+    """C sender: values 0..n-1 on sig, then -1 on end_sig (0: none); with
+    kill, n kill() calls instead, which carry no value."""
     out = ffi.new("fs_ref_sent *")
-    flags = lib.FS_REF_GLIBC if glibc else 0
+    flags = (lib.FS_REF_GLIBC if glibc else 0) | (lib.FS_REF_KILL if kill else 0)
     if lib.fs_ref_flood(pid, sig, n, end_sig, flags, out) < 0:
         raise _fail("sigqueue")
     return {name: int(getattr(out, name)) for name in _REF_SENT_FIELDS}

@@ -42,9 +42,9 @@ def send_sigqueue_many(pid: int, sig: int, n: int) -> float:
     return (time.perf_counter_ns() - start) / n
 
 
-def _send_c(glibc: bool) -> Sender:
+def _send_c(glibc: bool = False, kill: bool = False) -> Sender:
     def send(pid: int, sig: int, n: int) -> float:
-        sent = _core.ref_flood(pid, sig, n, 0, glibc=glibc)
+        sent = _core.ref_flood(pid, sig, n, 0, glibc=glibc, kill=kill)
         return (sent["end_ns"] - sent["start_ns"]) / n
 
     return send
@@ -57,6 +57,9 @@ SEND: List[Contender[Sender]] = [
     Contender("sigqueue_many", "fastsig.sigqueue_many", "fastsig", send_sigqueue_many),
     Contender(C_SENDER, "C rt_sigqueueinfo loop", "C", _send_c(glibc=False)),
     Contender("c-glibc-sigqueue", "C loop (glibc sigqueue)", "C", _send_c(glibc=True)),
+    # What kill(2) itself costs against rt_sigqueueinfo(2): the kernel's part
+    # of fastsig.sigqueue against os.kill.
+    Contender("c-kill", "C kill loop", "C", _send_c(kill=True)),
 ]
 
 
