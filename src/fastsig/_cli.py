@@ -169,6 +169,9 @@ def _demo_pingpong(rounds: int) -> None:
 # the first is still pending would coalesce with it.
 
 def _bulletproof_child(use_fastsig: bool, ready: int) -> None:
+    # SIGHUP's default action, which the demo shows ending the process, even
+    # where this one inherited it ignored (nohup).
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
     if use_fastsig:
         with Listener([signal.SIGFPE]) as listener:
             os.write(ready, b"r")
