@@ -169,12 +169,18 @@ static inline void fs_info_from_siginfo(const siginfo_t *si, fs_info *info)
     fs_info_keep_valid(info);
 }
 
-/* CLOCK_MONOTONIC in ns. Async-signal-safe (clock_gettime is). */
-static inline int64_t fs_monotonic_ns(void)
+/* A clock in ns (fs_monotonic_ns: CLOCK_MONOTONIC). Async-signal-safe
+ * (clock_gettime is). */
+static inline int64_t fs_clock_ns(clockid_t clock)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static inline int64_t fs_monotonic_ns(void)
+{
+    return fs_clock_ns(CLOCK_MONOTONIC);
 }
 
 int fs_mask_to_sigset(uint64_t mask, sigset_t *set);

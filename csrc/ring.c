@@ -1107,9 +1107,7 @@ static int take_parked(fs_ring *ring, fs_info *out)
 static int64_t read_clock_ns(void)
 {
 #ifdef CLOCK_MONOTONIC_COARSE
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    return fs_clock_ns(CLOCK_MONOTONIC_COARSE);
 #else
     return fs_monotonic_ns();
 #endif

@@ -253,9 +253,7 @@ static PyObject *keyword(PyObject *const *args, Py_ssize_t nargs, PyObject *kwna
     return NULL;
 }
 
-/* A method's optional arguments, names[0..count-1], given by position or by
- * name, into out (NULL: not given). 0 with a TypeError, which `usage` ends,
- * for anything else. */
+/* optional_args() where keywords were given, or too many arguments. */
 static COLD int keyword_args(const char *method, const char *usage, const char *const *names,
                              int count, PyObject *const *args, Py_ssize_t nargs,
                              PyObject *kwnames, PyObject **out)
@@ -279,6 +277,9 @@ refused:
     return 0;
 }
 
+/* A method's optional arguments, names[0..count-1], given by position or by
+ * name, into out (NULL: not given). 0 with a TypeError, which `usage` ends,
+ * for anything else. */
 static int optional_args(const char *method, const char *usage, const char *const *names,
                          int count, PyObject *const *args, Py_ssize_t nargs,
                          PyObject *kwnames, PyObject **out)
@@ -580,7 +581,8 @@ static PyObject *new_list(const fs_info *first, int n, const fs_info *rest, int 
         if (item == NULL || PyList_SetItem(list, i, item) < 0)
             Py_CLEAR(list);
     }
-    kept_clear(&batch);
+    if (keep == &batch)
+        kept_clear(&batch);
     return list;
 }
 
