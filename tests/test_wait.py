@@ -88,6 +88,32 @@ def test_waits_return_what_the_stdlib_does_plus_fields() -> None:
         assert timed is not None and (timed.si_value, timed.si_int) == (-3, -3)
 
 
+@in_child(timeout=30)
+def test_each_wait_gives_a_record_its_own_sender() -> None:
+    # Records made outside a Listener share their sender's int with the last
+    # call's: a record must still show its own. The sender alternates between
+    # this process and a new child, through every way of waiting for one.
+    me = os.getpid()
+    sfd = fastsig.SignalFD({RT1})
+    waits: List[Callable[[], List[fastsig.SigInfo]]] = [
+        lambda: [fastsig.sigwaitinfo({RT1})],
+        lambda: [info for info in [fastsig.sigtimedwait({RT1}, 10)] if info is not None],
+        lambda: fastsig.sigwaitinfo_many({RT1}, 1),
+        fastsig.Waiter({RT1}, max=1).wait,
+        lambda: sfd.read(1),
+    ]
+    with fastsig.blocked({RT1}), sfd:
+        for round_ in range(4 * len(waits)):
+            if round_ % 2:
+                sender = forked(lambda: fastsig.sigqueue(me, RT1, os.getpid()))
+                assert exit_code(sender) == 0
+            else:
+                sender = me
+                fastsig.sigqueue(me, RT1, me)
+            got = waits[round_ // 2 % len(waits)]()
+            assert [(i.si_pid, i.si_value, i.si_uid) for i in got] == [(sender, sender, os.getuid())]
+
+
 def test_bad_waits_fail_before_blocking() -> None:
     with pytest.raises(ValueError, match="empty"):
         fastsig.sigwait(set())

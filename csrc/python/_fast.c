@@ -34,6 +34,8 @@
  *   free-threaded, the object's critical section.
  * - tuple_items_follow_header is written by the module's init, before any
  *   other code can run, and only read afterwards.
+ * - lone_kept, the ints that records read outside a Listener share, is
+ *   changed only under the GIL; free-threaded builds have none.
  * - nothing else is shared: each call works on its own stack buffers.
  */
 #ifndef _GNU_SOURCE
@@ -459,7 +461,7 @@ static inline PyObject *new_int(long long v, int *failed)
 /* Ints a record usually shares with the one before it: its sender's pid and
  * uid (a flood from one sender), the thread whose handler ran, the time of a
  * handler entry that took several. Each is made once and then shared, within
- * a batch and, for a Listener, from one read to the next. */
+ * a batch and from one read to the next (a Listener's own, or lone_kept). */
 typedef struct {
     long long value;
     PyObject *obj;  /* strong; NULL: none yet */
@@ -490,6 +492,17 @@ static __attribute__((noinline)) PyObject *kept(kept_int *k, long long v, int *f
 }
 
 #define KEPT(name) (keep ? kept(&keep->name, info->name, &failed) : new_int(info->name, &failed))
+
+/* The ints that records read outside a Listener share from one call to the
+ * next (a waiter hears from the same few senders): with the GIL, which holds
+ * while a record is made and is not handed over inside kept(), one set for
+ * the process. Free-threaded, none: each batch shares its own. */
+#ifdef Py_GIL_DISABLED
+#define LONE_KEPT NULL
+#else
+static kept_ints lone_kept;
+#define LONE_KEPT (&lone_kept)
+#endif
 
 static inline void kept_clear(kept_ints *k)
 {
@@ -529,7 +542,7 @@ static COLD PyObject *siginfo_from_tuple(PyObject **fields, int failed)
     return result;
 }
 
-/* A record as SigInfo; keep: the ints it may share (NULL: a lone record). */
+/* A record as SigInfo; keep: the ints it may share (NULL: none). */
 static PyObject *new_siginfo(const fs_info *info, kept_ints *keep)
 {
     PyObject *fields[SIGINFO_FIELDS], *items;
@@ -573,6 +586,8 @@ static PyObject *new_list(const fs_info *first, int n, const fs_info *rest, int 
     PyObject *list = PyList_New(n + more);
     kept_ints batch = {{0, NULL}, {0, NULL}, {0, NULL}, {0, NULL}};
 
+    if (keep == NULL)
+        keep = LONE_KEPT;
     if (keep == NULL && n + more > 1)
         keep = &batch;
     for (int i = 0; list != NULL && i < n + more; i++) {
@@ -868,7 +883,7 @@ static PyObject *wait_one(int which, PyObject *sigset, int64_t ns)
         Py_INCREF(sig);
         return sig;
     }
-    return new_siginfo(&info, NULL);
+    return new_siginfo(&info, LONE_KEPT);
 }
 
 #define WAIT_NOT_TAKEN(result) ((result) == NULL && !PyErr_Occurred())
