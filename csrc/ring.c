@@ -28,7 +28,10 @@
  * signal is installed with its group in its sa_mask, so none of them nests
  * into its handler: what a handler takes is exactly what the kernel would
  * deliver to that thread next, in the kernel's order. Records of one entry
- * share one thread id and one clock read.
+ * share one thread id and one clock read. An entry that took a burst holds
+ * its signal back on the reader's own thread until the next read
+ * (hold_burst()), so that the kernel queues the rest rather than interrupt
+ * the reader for each.
  *
  * Handler rules: atomics, clock_gettime, write, sigaction, rt_sigtimedwait
  * and fs_emulate_default() only; errno saved and restored; no locks, no
@@ -83,6 +86,8 @@ static int32_t handler_tid(void)
 /* Most pending signals one handler entry takes: enough to pay for its frame
  * many times over, few enough that no thread is held in a handler for long. */
 #define FS_TAKE_MAX 256
+/* Pending signals one entry takes that make it a burst (see hold_burst). */
+#define FS_BURST 64
 /* The sigaction flags a subscriber may ask for: the rest would break the ring
  * (SA_RESETHAND: use FS_ONESHOT) or are always set (SA_SIGINFO). */
 #define FS_FLAGS_ALLOWED (SA_NOCLDSTOP | SA_NOCLDWAIT | SA_NODEFER | SA_ONSTACK | SA_RESTART)
@@ -258,7 +263,8 @@ struct entry {
     int32_t tid;
     int64_t time_ns;   /* 0 until the first record is stamped */
     void *context;
-    uint64_t held;     /* what throttle() held back in this entry */
+    uint64_t held;     /* what hold() held back in this entry */
+    int taken;         /* pending signals take_pending() took */
 };
 
 static void stamp(struct entry *e, fs_info *info)
@@ -328,12 +334,12 @@ static void push(struct entry *e, int sig, const siginfo_t *si)
     atomic_store_explicit(&slot->seq, pos + 1, memory_order_release);
 }
 
-/* Backpressure instead of loss when the reader's own thread is the one being
- * flooded: the kernel delivers every pending signal before that thread runs
- * one more instruction, so it could never drain. Past half full, the handler
- * blocks the signal in the mask its thread returns to (uc_sigmask); further
- * signals wait in the kernel's queue (senders see EAGAIN) until the reader
- * has drained and unblocks them. Other threads' deliveries are not held back. */
+/* Holding a signal back on the reader's own thread: the handler blocks it in
+ * the mask the thread returns to (uc_sigmask); further signals wait in the
+ * kernel's queue (senders see EAGAIN once it is full) until the reader's next
+ * drain unblocks them (fs_release_held). Other threads' deliveries are never
+ * held back. Two reasons to hold: backpressure instead of loss past half full
+ * (record()), and a burst (hold_burst()). */
 #ifdef FS_HAVE_THROTTLE
 static int thread_is_gone(int32_t tid)
 {
@@ -341,12 +347,14 @@ static int thread_is_gone(int32_t tid)
 }
 #endif
 
-static void throttle(struct entry *e, int sig)
+/* Hold sig back if this thread reads e->ring and it holds more than above
+ * records. */
+static void hold(struct entry *e, int sig, uint64_t above)
 {
 #ifdef FS_HAVE_THROTTLE
     fs_ring *ring = e->ring;
     int32_t tid = e->tid;
-    if (tid != atomic_load(&ring->reader_tid) || fill_of(ring) <= ring->mask / 2
+    if (tid != atomic_load(&ring->reader_tid) || fill_of(ring) <= above
         || atomic_load(&ring->closing) || !e->context)
         return;
     /* This thread's entry, or a free one, or one of a thread that has exited
@@ -378,10 +386,13 @@ static void throttle(struct entry *e, int sig)
 #endif
 }
 
+/* Past half full, the reader's own thread is held back: the kernel delivers
+ * every pending signal before that thread runs one more instruction, so
+ * otherwise it could never drain. */
 static void record(struct entry *e, int sig, const siginfo_t *si)
 {
     push(e, sig, si);
-    throttle(e, sig);
+    hold(e, sig, e->ring->mask / 2);
 }
 
 /* Give the previous action back, from the handler: the last oneshot
@@ -429,7 +440,7 @@ static void pass_on(int sig, siginfo_t *si, void *context);
 
 /* Room to take one more pending signal: no subscriber of the entry's signal
  * full, and none past half full whose reader runs on this thread (that one
- * is held back instead, see throttle()). */
+ * is held back instead, see record()). */
 static int room_to_take(const struct entry *e, const struct subscribers *subs)
 {
     for (int i = 0; i < subs->count; i++) {
@@ -446,7 +457,7 @@ static int room_to_take(const struct entry *e, const struct subscribers *subs)
 /* Take the further signals of the entry's group that are pending for this
  * thread or the process, as the kernel would deliver them once the handler
  * returns: the same order, and none that the interrupted code blocks (which
- * includes what throttle() holds back). Each is recorded by all of its own
+ * includes what hold() holds back). Each is recorded by all of its own
  * subscribers. Stops when nothing is pending, at FS_TAKE_MAX, and when a
  * subscriber of the entry's signal has no room. */
 static void take_pending(struct entry *e, int sig, const struct subscribers *subs)
@@ -478,6 +489,7 @@ static void take_pending(struct entry *e, int sig, const struct subscribers *sub
          * table is read again all the same, to include who joined since. */
         if (taken != sig)
             atomic_fetch_add(&active[taken], 1);
+        e->taken++;
         int recorded = record_all(e, atomic_load(&subscribers[taken]), taken, &more, subs);
         if (taken != sig)
             atomic_fetch_sub(&active[taken], 1);
@@ -549,17 +561,33 @@ static int backlog(const struct subscribers *subs)
     return 0;
 }
 
+/* A burst is on: the entry took FS_BURST pending signals or more. Its signal
+ * is held back on the reader's own thread until the next read, which lets in
+ * what queued meanwhile, FS_TAKE_MAX an entry. While the reader works through
+ * its records with the signal unblocked, the kernel interrupts its CPU once
+ * for every signal sent from another (an inter-processor interrupt each: on
+ * a VM, the dearest part of a flood); held, they queue without a word. */
+static void hold_burst(struct entry *e, int sig, const struct subscribers *subs)
+{
+    for (int i = 0; e->taken >= FS_BURST && i < subs->count; i++) {
+        e->ring = subs->rings[i];
+        hold(e, sig, 0);
+    }
+}
+
 static void on_signal(int sig, siginfo_t *si, void *context)
 {
     int saved_errno = errno;
     if (sig > 0 && sig < FS_NSIG) {
-        struct entry e = {NULL, handler_tid(), 0, context, 0};
+        struct entry e = {NULL, handler_tid(), 0, context, 0, 0};
         atomic_fetch_add(&active[sig], 1);
         struct subscribers *subs = atomic_load(&subscribers[sig]);
         int recorded = record_all(&e, subs, sig, si, subs);
         /* A CPU fault is handled alone: its handler must get to it. */
-        if (recorded && !is_cpu_fault(sig, si) && backlog(subs))
+        if (recorded && !is_cpu_fault(sig, si) && backlog(subs)) {
             take_pending(&e, sig, subs);
+            hold_burst(&e, sig, subs);
+        }
         for (int i = 0; subs && i < subs->count; i++)
             wake(subs->rings[i]);
         /* Leave before passing on: the previous handler may never return
@@ -632,7 +660,7 @@ int fs_ring_readers_elsewhere(const fs_ring *ring)
     return atomic_load(&ring->readers) - reads_here(ring);
 }
 
-/* Unblock what throttle() blocked in this thread, for the signals in sigs.
+/* Unblock what hold() blocked in this thread, for the signals in sigs.
  * Every signal stays blocked while the records change, so no handler on this
  * thread can hold a signal back between our reading its entry and unblocking. */
 void fs_release_held(uint64_t sigs)
@@ -944,9 +972,9 @@ int fs_ring_detach(fs_ring *ring, int sig)
      * the ring being still alive. */
     if (empty)
         atomic_fetch_and(&takeable, ~BIT(sig));
-    /* Signals the throttle holds back in this thread meet our handler, not
+    /* Signals hold() holds back in this thread meet our handler, not
      * the previous action (SIG_DFL ends the process for a real-time signal):
-     * stop throttling, then let them in; each is recorded or counted dropped. */
+     * hold nothing more, then let them in; each is recorded or counted dropped. */
     atomic_store(&ring->reader_tid, 0);
     fs_release_held(BIT(sig));
     /* The last subscriber restores exactly what was there, unless someone

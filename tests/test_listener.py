@@ -172,6 +172,27 @@ def test_taking_on_the_reader_thread_stops_half_full_and_holds_the_rest_back() -
         _read_100_held_back(listener)
 
 
+@in_child(timeout=30)
+def test_a_burst_is_held_back_on_the_reader_thread_until_its_next_read() -> None:
+    # A handler entry that takes 64 pending signals or more holds its signal
+    # back on the reader's thread, however empty the ring: what follows waits
+    # in the kernel's queue rather than interrupt the reader once per signal,
+    # and the next read lets it in. A smaller burst holds nothing back.
+    me = os.getpid()
+    with fastsig.Listener([RT1]) as listener:
+        assert listener.drain() == []  # this thread is now the reader
+        with fastsig.blocked([RT1]):
+            fastsig.sigqueue_many(me, RT1, range(100))
+        assert RT1 in fastsig.pthread_sigmask(fastsig.SIG_BLOCK, [])
+        assert listener.stats()[RT1].delivered == 100
+        fastsig.sigqueue_many(me, RT1, range(100, 150))
+        assert RT1 in fastsig.sigpending() and listener.stats()[RT1].delivered == 100
+        got = listener.drain() + listener.drain()
+        assert [i.si_value for i in got] == list(range(150))
+        assert RT1 not in fastsig.pthread_sigmask(fastsig.SIG_BLOCK, [])
+        assert listener.stats()[RT1] == fastsig.Stats(delivered=150, dropped=0, read=150)
+
+
 @in_child(timeout=60)
 def test_a_standard_signal_is_never_dropped_behind_a_flood() -> None:
     # Threads that are not the reader's flood a small ring with real-time
