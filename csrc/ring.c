@@ -347,15 +347,23 @@ static int thread_is_gone(int32_t tid)
 }
 #endif
 
-/* Hold sig back if this thread reads e->ring and it holds more than above
- * records. */
-static void hold(struct entry *e, int sig, uint64_t above)
+/* Hold sig back if this thread reads e->ring and it holds more than
+ * fill_over records; and with it the ring's signals numbered above sig, which
+ * the kernel delivers after a pending sig: none overtakes what is held. Only
+ * what the interrupted code left unblocked, so a release never unblocks what
+ * it blocked itself. */
+static void hold(struct entry *e, int sig, uint64_t fill_over)
 {
 #ifdef FS_HAVE_THROTTLE
     fs_ring *ring = e->ring;
     int32_t tid = e->tid;
-    if (tid != atomic_load(&ring->reader_tid) || fill_of(ring) <= above
+    if (tid != atomic_load(&ring->reader_tid) || fill_of(ring) <= fill_over
         || atomic_load(&ring->closing) || !e->context)
+        return;
+    sigset_t *mask = &((ucontext_t *)e->context)->uc_sigmask;
+    uint64_t sigs = (BIT(sig) | (atomic_load(&ring->attached) & ~((BIT(sig) << 1) - 1)))
+                    & ~fs_sigset_to_mask(mask);
+    if (!sigs)
         return;
     /* This thread's entry, or a free one, or one of a thread that has exited
      * (the kernel dropped its mask and its pending signals with it). A nested
@@ -378,11 +386,12 @@ static void hold(struct entry *e, int sig, uint64_t above)
     }
     if (!mine)
         return;
-    atomic_fetch_or(&mine->sigs, BIT(sig));
-    e->held |= BIT(sig);
-    sigaddset(&((ucontext_t *)e->context)->uc_sigmask, sig);
+    atomic_fetch_or(&mine->sigs, sigs);
+    e->held |= sigs;
+    for (uint64_t left = sigs; left; left &= left - 1)
+        sigaddset(mask, __builtin_ctzll(left) + 1);
 #else
-    (void)e; (void)sig;
+    (void)e; (void)sig; (void)fill_over;
 #endif
 }
 

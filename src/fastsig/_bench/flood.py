@@ -87,15 +87,14 @@ class _Kept:
 
 
 def _loop(read: Callable[[], List[T]], n: int, ready: int,
-          drain: Optional[Callable[[], List[T]]] = None,
           values: Callable[[List[T]], List[int]] = lambda batch: batch,  # type: ignore
           ) -> Tuple[List[int], int, int, int]:
     """read() -> a batch ([] after idle_s) until the end marker (value -1)
-    comes, then drain() until it has nothing: the values of what arrived (see
-    _Kept), when the loop began, the first arrival's and the end marker's
-    time (0 if it never came). The marker comes after every value the kernel
-    holds, but a ring's reader may have held values back (backpressure): those
-    follow it, and the drain takes them."""
+    comes: the values of what arrived (see _Kept), when the loop began, the
+    first arrival's and the end marker's time (0 if it never came). The
+    marker's signal is numbered above the values', so the kernel delivers it
+    after every value, and a Listener's reader holding values back holds it
+    back with them: a value after the marker counts as lost."""
     kept = _Kept(n)
     _ready(ready)
     start_ns = time.monotonic_ns()
@@ -109,19 +108,13 @@ def _loop(read: Callable[[], List[T]], n: int, ready: int,
         if kept.keep(values(batch)):
             end_ns = time.monotonic_ns()
             break
-    while drain is not None:
-        more = drain()
-        if not more:
-            break
-        kept.keep(values(more))
     return kept.values(), start_ns, first_ns, end_ns
 
 
-def _value_loop(read: Callable[[], List[int]], n: int, ready: int,
-                drain: Optional[Callable[[], List[int]]] = None, start_ns: int = 0) -> Tally:
+def _value_loop(read: Callable[[], List[int]], n: int, ready: int, start_ns: int = 0) -> Tally:
     """read() -> a batch of values ([] after idle_s); -1 is the end marker.
     start_ns: when receiving began, if before the loop (a handler unblocked)."""
-    values, loop_ns, first_ns, end_ns = _loop(read, n, ready, drain)
+    values, loop_ns, first_ns, end_ns = _loop(read, n, ready)
     tally = checked([v for v in values if v != -1], n, first_ns, end_ns)
     tally.start_ns = start_ns or loop_ns
     return tally
@@ -187,7 +180,7 @@ def recv_ring(n: int, p: Params, ready: int) -> Tally:
         start_ns = time.monotonic_ns()
         pthread_sigmask(_core.SIG_UNBLOCK, {SIG, END})  # blocked while prefilled
         tally = _value_loop(lambda: listener.wait_values(timeout=p.idle_s), n, ready,
-                            drain=listener.drain_values, start_ns=start_ns)
+                            start_ns=start_ns)
         tally.dropped = listener.stats()[SIG].dropped
     return tally
 
@@ -200,7 +193,6 @@ def recv_ring_records(n: int, p: Params, ready: int) -> Tally:
         start_ns = time.monotonic_ns()
         pthread_sigmask(_core.SIG_UNBLOCK, {SIG, END})  # blocked while prefilled
         values, _, first_ns, end_ns = _loop(lambda: listener.wait(timeout=p.idle_s), n, ready,
-                                            drain=listener.drain,
                                             values=lambda batch: list(map(_SI_VALUE, batch)))
         dropped = listener.stats()[SIG].dropped
     tally = checked([v for v in values if v != -1], n, first_ns, end_ns)
@@ -255,8 +247,6 @@ def recv_ring_fanout(n: int, p: Params, ready: int) -> Tally:
                 waiting.discard(i)
         if not waiting:
             end_ns = time.monotonic_ns()
-        while round_robin():  # what held-back signals brought after the marker
-            pass
         dropped = sum(listener.stats()[SIG].dropped for listener in listeners)
     finally:
         for listener in listeners:
