@@ -39,12 +39,16 @@ Rules worth knowing:
   instruction, so a flooded reader could never drain. When the handler runs on
   the thread that last read the ring (none until the first read: read once,
   e.g. drain(), before a flood starts) and finds it over half full, it blocks
-  that signal in the mask the thread returns to; later signals wait in the
-  kernel's queue (sigqueue senders get EAGAIN, i.e. QueueFull) and the next
-  drain() unblocks them once the ring is down to a quarter (and no other
-  Listener of the signal read on that thread within the last 100 ms is over
-  half full). Deliveries on
-  other threads are never held back, so they can still fill the ring.
+  that signal in the mask the thread returns to, with the Listener's signals
+  numbered above it (which the kernel delivers after it, so none overtakes
+  it); later signals wait in the kernel's queue (sigqueue senders get EAGAIN,
+  i.e. QueueFull) and the next drain() unblocks them once the ring is down to
+  a quarter (and no other Listener of the signal read on that thread within
+  the last 100 ms is over half full). A handler entry that took a burst (64
+  pending signals or more) holds back the same way however little the ring
+  holds, until the next read: the rest of the burst then queues in the kernel
+  rather than interrupt the reader once per signal. Deliveries on other
+  threads are never held back, so they can still fill the ring.
 * The handler is installed with SA_SIGINFO | SA_RESTART | SA_ONSTACK unless
   flags= says otherwise: slow syscalls elsewhere in the process are restarted
   rather than failing with EINTR, since no Python needs to run.
