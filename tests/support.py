@@ -36,6 +36,7 @@ __all__ = [
     "ROOT", "RT1", "RT2",
     # forked children: a test body, or a helper process
     "ChildFailed", "run_in_child", "in_child", "forked", "exit_code", "fork_sender", "python_child",
+    "queue_own_pid",
     # waiting for records
     "collect",
     # stress: sizes, the pending-signal quota, handler threads, tagged values, /proc
@@ -160,6 +161,17 @@ def exit_code(pid: int, timeout: float = 60.0) -> int:
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
     raise AssertionError(f"process {pid} did not finish within {timeout} s")
+
+
+def queue_own_pid(pid: int, sig: int, from_child: bool) -> int:
+    """Queue sig to pid with the sender's pid as the value, sent by this
+    process or, from_child=True, by a new child; returns the sender's pid."""
+    if not from_child:
+        fastsig.sigqueue(pid, sig, os.getpid())
+        return os.getpid()
+    sender = forked(lambda: fastsig.sigqueue(pid, sig, os.getpid()))
+    assert exit_code(sender) == 0
+    return sender
 
 
 def fork_sender(target: int, sig: int, values: Iterable[int], burst: int = 0) -> int:

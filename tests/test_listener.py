@@ -18,7 +18,7 @@ from typing import Any, Callable
 import pytest
 
 import fastsig
-from support import RT1, RT2, HandlerThread, collect, exit_code, fork_sender, forked, in_child
+from support import RT1, RT2, HandlerThread, collect, exit_code, fork_sender, forked, in_child, queue_own_pid
 
 
 def _read_100_held_back(listener: fastsig.Listener) -> None:
@@ -130,12 +130,7 @@ def test_each_read_gives_a_record_its_own_sender_and_thread() -> None:
     with fastsig.Listener([RT1]) as listener:
         with HandlerThread([RT1]) as helper:
             for round_ in range(40):
-                if round_ % 2:
-                    sender = forked(lambda: fastsig.sigqueue(me, RT1, os.getpid()))
-                    assert exit_code(sender) == 0
-                else:
-                    sender = me
-                    fastsig.sigqueue(me, RT1, me)
+                sender = queue_own_pid(me, RT1, from_child=round_ % 2 == 1)
                 got = listener.wait(timeout=10, max=1)
                 assert [(i.si_pid, i.si_value, i.si_uid) for i in got] == [(sender, sender, os.getuid())]
                 # The helper is the only thread with RT1 unblocked.

@@ -11,7 +11,7 @@ from typing import Callable, List
 import pytest
 
 import fastsig
-from support import RT1, exit_code, forked, in_child
+from support import RT1, exit_code, forked, in_child, queue_own_pid
 
 USR1, USR2 = signal.SIGUSR1, signal.SIGUSR2
 
@@ -104,12 +104,7 @@ def test_each_wait_gives_a_record_its_own_sender() -> None:
     ]
     with fastsig.blocked({RT1}), sfd:
         for round_ in range(4 * len(waits)):
-            if round_ % 2:
-                sender = forked(lambda: fastsig.sigqueue(me, RT1, os.getpid()))
-                assert exit_code(sender) == 0
-            else:
-                sender = me
-                fastsig.sigqueue(me, RT1, me)
+            sender = queue_own_pid(me, RT1, from_child=round_ % 2 == 1)
             got = waits[round_ // 2 % len(waits)]()
             assert [(i.si_pid, i.si_value, i.si_uid) for i in got] == [(sender, sender, os.getuid())]
 
