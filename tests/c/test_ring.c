@@ -475,6 +475,47 @@ static void test_take_on_reader_thread(void)
     fs_ring_free(ring);
 }
 
+/* A burst on the reader's own thread is held back however little the ring
+ * holds: an entry that took FS_BURST or more blocks its signal, and sig_b,
+ * numbered above it, so that sig_b cannot overtake the sig_a still queued.
+ * The reads let both in, in the kernel's order. */
+static void test_burst_on_reader_thread(void)
+{
+    fs_ring *ring = fs_ring_new(1024);
+    CHECK(fs_ring_attach(ring, sig_a, 0, FS_FLAGS_AUTO) == 0
+          && fs_ring_attach(ring, sig_b, 0, FS_FLAGS_AUTO) == 0, "attach");
+    fs_info out[64];
+    CHECK(fs_ring_drain(ring, out, 64) == 0, "burst: empty"); /* this thread reads */
+    block(sig_a, SIG_BLOCK);
+    for (int i = 0; i < 300; i++)
+        queue_to_self(sig_a, i);
+    block(sig_a, SIG_UNBLOCK); /* an entry for one, then one for one that takes 256 */
+    queue_to_self(sig_b, -1);
+    uint64_t delivered, dropped, taken;
+    fs_ring_counts(ring, sig_a, &delivered, &dropped, &taken);
+    CHECK(delivered == 258 && dropped == 0, "burst: %llu delivered %llu dropped, 258 and 0 expected",
+          (unsigned long long)delivered, (unsigned long long)dropped);
+    sigset_t now;
+    pthread_sigmask(SIG_BLOCK, NULL, &now);
+    CHECK(sigismember(&now, sig_a) && sigismember(&now, sig_b), "burst: not held back");
+    int got = 0, in_order = 1, last = 0;
+    for (int round = 0; round < 1000 && !last; round++) {
+        int n = fs_ring_drain(ring, out, 64);
+        for (int i = 0; i < n; i++) {
+            in_order &= !last && (got < 300 ? out[i].signo == sig_a && out[i].value == got
+                                             : out[i].signo == sig_b && out[i].value == -1);
+            last |= out[i].signo == sig_b;
+            got++;
+        }
+    }
+    CHECK(got == 301 && in_order, "burst: read %d (in order: %d), 300 then sig_b expected",
+          got, in_order);
+    pthread_sigmask(SIG_BLOCK, NULL, &now);
+    CHECK(!sigismember(&now, sig_a) && !sigismember(&now, sig_b),
+          "burst: a signal stays blocked after the reads");
+    fs_ring_free(ring);
+}
+
 /* Both rings subscribe to sig_a and are read once by this thread, which then
  * gets 100 values of sig_a, all pending at once: held back past half full. */
 static void flood_the_readers_thread(fs_ring *rings[2])
@@ -1088,6 +1129,7 @@ int main(void)
         run("nested signal inside a push", test_nested);
         run("taking what is pending", test_take);
         run("taking on the reader's thread", test_take_on_reader_thread);
+        run("a burst on the reader's thread", test_burst_on_reader_thread);
         run("two rings read in turn on the reader's thread", test_two_rings_on_reader_thread);
         run("a neglected ring on the reader's thread", test_neglected_ring_on_reader_thread);
         run("full ring", test_full_ring);
