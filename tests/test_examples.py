@@ -18,9 +18,6 @@ EXAMPLES = ROOT / "examples"
 
 @in_child(timeout=60)
 def test_bulletproof_survives_sigfpe_and_dies_on_sighup() -> None:
-    # SIGHUP's default action for the example to keep, whatever the test run
-    # inherited (nohup ignores it, and an ignored signal stays ignored across exec).
-    signal.signal(signal.SIGHUP, signal.SIG_DFL)
     proc = subprocess.Popen([sys.executable, str(EXAMPLES / "bulletproof.py")],
                             stdout=subprocess.PIPE, text=True)
     try:
