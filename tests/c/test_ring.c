@@ -100,6 +100,13 @@ static void block(int sig, int how)
     pthread_sigmask(how, &set, NULL);
 }
 
+static int blocked_here(int sig)
+{
+    sigset_t now;
+    pthread_sigmask(SIG_BLOCK, NULL, &now);
+    return sigismember(&now, sig) == 1;
+}
+
 static int32_t gettid_(void)
 {
     return (int32_t)syscall(SYS_gettid);
@@ -455,9 +462,7 @@ static void test_take_on_reader_thread(void)
     fs_ring_counts(ring, sig_a, &delivered, &dropped, &taken);
     CHECK(delivered == 8 && dropped == 0, "reader: %llu delivered %llu dropped, 8 and 0 expected",
           (unsigned long long)delivered, (unsigned long long)dropped);
-    sigset_t now;
-    pthread_sigmask(SIG_BLOCK, NULL, &now);
-    CHECK(sigismember(&now, sig_a), "reader: the signal is not held back");
+    CHECK(blocked_here(sig_a), "reader: the signal is not held back");
     int got = 0, in_order = 1;
     for (int round = 0; round < 1000 && got < 100; round++) {
         int n = fs_ring_drain(ring, out, 16);
@@ -470,8 +475,7 @@ static void test_take_on_reader_thread(void)
           "reader: read %d (in order: %d), %llu delivered %llu dropped", got, in_order,
           (unsigned long long)delivered, (unsigned long long)dropped);
     fs_ring_drain(ring, out, 16);
-    pthread_sigmask(SIG_BLOCK, NULL, &now);
-    CHECK(!sigismember(&now, sig_a), "reader: the signal stays blocked after the reads");
+    CHECK(!blocked_here(sig_a), "reader: the signal stays blocked after the reads");
     fs_ring_free(ring);
 }
 
@@ -495,9 +499,7 @@ static void test_burst_on_reader_thread(void)
     fs_ring_counts(ring, sig_a, &delivered, &dropped, &taken);
     CHECK(delivered == 258 && dropped == 0, "burst: %llu delivered %llu dropped, 258 and 0 expected",
           (unsigned long long)delivered, (unsigned long long)dropped);
-    sigset_t now;
-    pthread_sigmask(SIG_BLOCK, NULL, &now);
-    CHECK(sigismember(&now, sig_a) && sigismember(&now, sig_b), "burst: not held back");
+    CHECK(blocked_here(sig_a) && blocked_here(sig_b), "burst: not held back");
     int got = 0, in_order = 1, last = 0;
     for (int round = 0; round < 1000 && !last; round++) {
         int n = fs_ring_drain(ring, out, 64);
@@ -510,8 +512,7 @@ static void test_burst_on_reader_thread(void)
     }
     CHECK(got == 301 && in_order, "burst: read %d (in order: %d), 300 then sig_b expected",
           got, in_order);
-    pthread_sigmask(SIG_BLOCK, NULL, &now);
-    CHECK(!sigismember(&now, sig_a) && !sigismember(&now, sig_b),
+    CHECK(!blocked_here(sig_a) && !blocked_here(sig_b),
           "burst: a signal stays blocked after the reads");
     fs_ring_free(ring);
 }
@@ -557,9 +558,7 @@ static void test_two_rings_on_reader_thread(void)
               "ring %d: read %d (in order: %d), %llu delivered %llu dropped", r, got[r], in_order,
               (unsigned long long)delivered, (unsigned long long)dropped);
     }
-    sigset_t now;
-    pthread_sigmask(SIG_BLOCK, NULL, &now);
-    CHECK(!sigismember(&now, sig_a), "the signal stays blocked after the reads");
+    CHECK(!blocked_here(sig_a), "the signal stays blocked after the reads");
     fs_ring_free(rings[0]);
     fs_ring_free(rings[1]);
 }
