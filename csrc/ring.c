@@ -1189,7 +1189,7 @@ static int drain(fs_ring *ring, fs_info *out, int max, int arm)
         && !atomic_load(&ring->closing))
         atomic_store(&ring->reader_tid, me);
     atomic_store_explicit(&ring->read_ns, read_clock_ns(), memory_order_relaxed);
-    int n = 0;
+    int n = 0, armed = 0;
     for (;;) {
         while (n < max && (take_parked(ring, &out[n]) || take(ring, &out[n])))
             n++;
@@ -1197,13 +1197,21 @@ static int drain(fs_ring *ring, fs_info *out, int max, int arm)
         if (atomic_load(&holders_in_use)
             && (fill_of(ring) <= ring->mask / 4 || atomic_load(&ring->closing)))
             fs_release_held(releasable(ring, atomic_load(&ring->attached)));
-        if (n == max)
+        if (n == max) {
+            /* Armed, then filled up with records that the release let in
+             * before it: the fd was cleared with records left to read. Make
+             * it readable again, or a poller would sleep until a new signal. */
+            if (armed)
+                wake(ring);
             return n;
+        }
         /* Clear before arming: a producer writes only once armed, and the
          * re-check below sees any record published (or parked) before we
          * armed, or let in by the release above. */
-        if (arm)
+        if (arm) {
             arm_wake(ring);
+            armed = 1;
+        }
         uint64_t pos = atomic_load(&ring->head);
         if (atomic_load_explicit(&ring->slots[pos & ring->mask].seq,
                                  memory_order_acquire) == pos + 1)

@@ -517,6 +517,30 @@ static void test_burst_on_reader_thread(void)
     fs_ring_free(ring);
 }
 
+/* A poller's fd stays readable while records are left. A drain runs dry,
+ * lets in the rest of a held burst, arms (clearing the fd), then fills up to
+ * its max with what came in: it leaves records behind, with nothing pending
+ * that would write the fd again. */
+static void test_full_drain_after_a_release_leaves_the_fd_readable(void)
+{
+    fs_ring *ring = fs_ring_new(1024);
+    CHECK(fs_ring_attach(ring, sig_a, 0, FS_FLAGS_AUTO) == 0, "attach");
+    struct pollfd pfd = {fs_ring_fd(ring), POLLIN, 0};
+    fs_info out[300];
+    CHECK(fs_ring_drain(ring, out, 300) == 0, "release: empty"); /* this thread reads */
+    block(sig_a, SIG_BLOCK);
+    for (int i = 0; i < 300; i++)
+        queue_to_self(sig_a, i);
+    block(sig_a, SIG_UNBLOCK); /* 258 recorded, the other 42 held back */
+    CHECK(blocked_here(sig_a), "release: not held back");
+    int n = fs_ring_drain(ring, out, 280);
+    int readable = poll(&pfd, 1, 0);
+    CHECK(n == 280 && readable == 1, "release: %d records, fd readable: %d", n, readable);
+    n = fs_ring_drain(ring, out, 300);
+    CHECK(n == 20 && out[0].value == 280 && out[19].value == 299, "release: %d records left", n);
+    fs_ring_free(ring);
+}
+
 /* Both rings subscribe to sig_a and are read once by this thread, which then
  * gets 100 values of sig_a, all pending at once: held back past half full. */
 static void flood_the_readers_thread(fs_ring *rings[2])
@@ -1129,6 +1153,8 @@ int main(void)
         run("taking what is pending", test_take);
         run("taking on the reader's thread", test_take_on_reader_thread);
         run("a burst on the reader's thread", test_burst_on_reader_thread);
+        run("a full drain after a release leaves the fd readable",
+            test_full_drain_after_a_release_leaves_the_fd_readable);
         run("two rings read in turn on the reader's thread", test_two_rings_on_reader_thread);
         run("a neglected ring on the reader's thread", test_neglected_ring_on_reader_thread);
         run("full ring", test_full_ring);
