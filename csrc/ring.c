@@ -578,7 +578,9 @@ static int backlog(const struct subscribers *subs)
  * a VM, the dearest part of a flood); held, they queue without a word. */
 static void hold_burst(struct entry *e, int sig, const struct subscribers *subs)
 {
-    for (int i = 0; e->taken >= FS_BURST && i < subs->count; i++) {
+    if (e->taken < FS_BURST)
+        return;
+    for (int i = 0; i < subs->count; i++) {
         e->ring = subs->rings[i];
         hold(e, sig, 0);
     }

@@ -170,11 +170,11 @@ def test_taking_on_the_reader_thread_stops_half_full_and_holds_the_rest_back() -
 @in_child(timeout=30)
 def test_a_burst_is_held_back_on_the_reader_thread_until_its_next_read() -> None:
     # A handler entry that takes 64 pending signals or more holds its signal
-    # back on the reader's thread, however empty the ring: what follows waits
-    # in the kernel's queue rather than interrupt the reader once per signal,
-    # and the next read lets it in. The Listener's signals numbered above it
-    # are held with it, so none overtakes the held ones (the kernel delivers
-    # the lowest first). A smaller burst holds nothing back.
+    # back on the reader's thread, however little the ring holds: what follows
+    # waits in the kernel's queue rather than interrupt the reader once per
+    # signal, and the next read lets it in. The Listener's signals numbered
+    # above it are held with it, so none overtakes the held ones (the kernel
+    # delivers the lowest first). A smaller burst holds nothing back.
     me = os.getpid()
     with fastsig.Listener([RT1, RT2]) as listener:
         assert listener.drain() == []  # this thread is now the reader

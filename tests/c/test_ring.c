@@ -446,6 +446,19 @@ static void test_take(void)
     fs_ring_free(ring);
 }
 
+/* Makes this thread the ring's reader (a read that finds it empty), then
+ * queues values 0..n-1 of sig_a to it at once: unblocked, they all meet the
+ * handler on this thread. */
+static void flood_this_reader(fs_ring *ring, int n, const char *what)
+{
+    fs_info out[1];
+    CHECK(fs_ring_drain(ring, out, 1) == 0, "%s: empty", what);
+    block(sig_a, SIG_BLOCK);
+    for (int i = 0; i < n; i++)
+        queue_to_self(sig_a, i);
+    block(sig_a, SIG_UNBLOCK);
+}
+
 /* On the reader's own thread, taking stops past half full and the signal is
  * held back in the kernel's queue; the reads let it in again, all in order. */
 static void test_take_on_reader_thread(void)
@@ -453,11 +466,7 @@ static void test_take_on_reader_thread(void)
     fs_ring *ring = fs_ring_new(16);
     CHECK(fs_ring_attach(ring, sig_a, 0, FS_FLAGS_AUTO) == 0, "attach");
     fs_info out[16];
-    CHECK(fs_ring_drain(ring, out, 16) == 0, "reader: empty"); /* this thread reads */
-    block(sig_a, SIG_BLOCK);
-    for (int i = 0; i < 100; i++)
-        queue_to_self(sig_a, i);
-    block(sig_a, SIG_UNBLOCK); /* the handler runs, takes, holds back */
+    flood_this_reader(ring, 100, "reader"); /* the handler runs, takes, holds back */
     uint64_t delivered, dropped, taken;
     fs_ring_counts(ring, sig_a, &delivered, &dropped, &taken);
     CHECK(delivered == 8 && dropped == 0, "reader: %llu delivered %llu dropped, 8 and 0 expected",
@@ -489,11 +498,7 @@ static void test_burst_on_reader_thread(void)
     CHECK(fs_ring_attach(ring, sig_a, 0, FS_FLAGS_AUTO) == 0
           && fs_ring_attach(ring, sig_b, 0, FS_FLAGS_AUTO) == 0, "attach");
     fs_info out[64];
-    CHECK(fs_ring_drain(ring, out, 64) == 0, "burst: empty"); /* this thread reads */
-    block(sig_a, SIG_BLOCK);
-    for (int i = 0; i < 300; i++)
-        queue_to_self(sig_a, i);
-    block(sig_a, SIG_UNBLOCK); /* an entry for one, then one for one that takes 256 */
+    flood_this_reader(ring, 300, "burst"); /* an entry for one, then one for one that takes 256 */
     queue_to_self(sig_b, -1);
     uint64_t delivered, dropped, taken;
     fs_ring_counts(ring, sig_a, &delivered, &dropped, &taken);
@@ -527,11 +532,7 @@ static void test_full_drain_after_a_release_leaves_the_fd_readable(void)
     CHECK(fs_ring_attach(ring, sig_a, 0, FS_FLAGS_AUTO) == 0, "attach");
     struct pollfd pfd = {fs_ring_fd(ring), POLLIN, 0};
     fs_info out[300];
-    CHECK(fs_ring_drain(ring, out, 300) == 0, "release: empty"); /* this thread reads */
-    block(sig_a, SIG_BLOCK);
-    for (int i = 0; i < 300; i++)
-        queue_to_self(sig_a, i);
-    block(sig_a, SIG_UNBLOCK); /* 258 recorded, the other 42 held back */
+    flood_this_reader(ring, 300, "release"); /* 258 recorded, the other 42 held back */
     CHECK(blocked_here(sig_a), "release: not held back");
     int n = fs_ring_drain(ring, out, 280);
     int readable = poll(&pfd, 1, 0);
